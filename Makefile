@@ -1,0 +1,63 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.8
+HOST ?= 127.0.0.1
+PORT ?= 8000
+VENV := .venv
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+RUN := $(UV) run --frozen
+
+.PHONY: help install run serve migrate seed test test-fast test-browser lint format bench schema clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+install: $(if $(shell command -v uv 2>/dev/null),,.tools/bin/uv) ## Create .venv with the locked dependencies
+	$(UV) sync --frozen --quiet
+	@mkdir -p var
+
+migrate: install ## Apply database migrations
+	$(RUN) python manage.py migrate --no-input
+
+seed: migrate ## Load demo data if the database is empty
+	$(RUN) python manage.py seed_demo --if-empty
+
+run: seed ## Serve the app with demo data on http://$(HOST):$(PORT)
+	$(RUN) python manage.py collectstatic --no-input -v0
+	$(RUN) uvicorn config.asgi:application --host $(HOST) --port $(PORT) --lifespan off
+
+test: install ## Run the whole suite (browser tests in their own process)
+	$(RUN) pytest -q -p no:playwright
+	$(MAKE) --no-print-directory test-browser
+
+test-fast: install ## The suite without the browser tests
+	$(RUN) pytest -q -p no:playwright
+
+test-browser: install ## Browser tests in real Chromium (installs Debian's chromium if missing)
+	@command -v chromium >/dev/null || { echo "installing Debian's chromium"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || { echo "error: chromium is not installed and could not be installed (apt-get install chromium)"; exit 1; }; }
+	$(RUN) pytest -q -m browser messaging/tests/browser; status=$$?; [ $$status -eq 5 ] && exit 0 || exit $$status
+
+lint: install ## ruff lint and format check
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+format: install ## Apply ruff's formatting and fixes
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+schema: install ## Validate the OpenAPI schema
+	$(RUN) python manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+bench: install ## Benchmarks on PostgreSQL + Redis (see docs/benchmarks.md)
+	$(RUN) python -m bench.run
+
+clean: ## Remove the environment, local database and caches
+	rm -rf $(VENV) .tools var db.sqlite3 staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,69 @@
+"""Admin for support staff: messages with their edit history, notifications, conversations.
+
+Users are always picked by autocomplete: a select of every user does not scale.
+"""
+
+from django.contrib import admin
+
+from .models import Conversation, Message, MessageHistory, Notification
+
+
+class MessageHistoryInline(admin.TabularInline):
+    model = MessageHistory
+    fields = ["edited_at", "edited_by", "old_content"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["-edited_at"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ["id", "sender", "receiver", "short_content", "timestamp", "edited", "read"]
+    list_filter = ["edited", "read", "timestamp"]
+    search_fields = ["content", "sender__username", "receiver__username"]
+    autocomplete_fields = ["sender", "receiver"]
+    raw_id_fields = ["parent_message"]
+    readonly_fields = ["thread_root", "edited"]
+    list_select_related = ["sender", "receiver"]
+    date_hierarchy = "timestamp"
+    show_full_result_count = False
+    inlines = [MessageHistoryInline]
+
+    @admin.display(description="content")
+    def short_content(self, obj: Message) -> str:
+        return obj.content if len(obj.content) <= 60 else obj.content[:59] + "…"
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ["id", "user", "kind", "actor", "text", "created_at", "read"]
+    list_filter = ["kind", "read", "created_at"]
+    search_fields = ["text", "user__username", "actor__username"]
+    autocomplete_fields = ["user", "actor"]
+    raw_id_fields = ["message"]
+    list_select_related = ["user", "actor"]
+    show_full_result_count = False
+
+
+@admin.register(MessageHistory)
+class MessageHistoryAdmin(admin.ModelAdmin):
+    list_display = ["id", "message", "edited_by", "edited_at"]
+    search_fields = ["old_content", "edited_by__username"]
+    autocomplete_fields = ["edited_by"]
+    raw_id_fields = ["message"]
+    list_select_related = ["edited_by", "message"]
+    show_full_result_count = False
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = ["id", "owner", "partner", "last_activity", "unread_count"]
+    search_fields = ["owner__username", "partner__username"]
+    autocomplete_fields = ["owner", "partner"]
+    raw_id_fields = ["last_message"]
+    list_select_related = ["owner", "partner"]
+    show_full_result_count = False

@@ -1,0 +1,149 @@
+"""Every cache key, version and invalidation of the product, in one place.
+
+Keys look like `messaging:v{SCHEMA}:{thing}:{user_id}:...`. They are versioned twice:
+`SCHEMA` changes when the shape of a cached value changes, and a *generation* per
+user and per conversation changes when the data does. A write bumps the generations
+it affects once its transaction commits; readers build keys from the current
+generations, so stale entries are never read again and nothing is ever scanned.
+
+A cache that is down never fails a request: errors are logged and the caller
+computes the value from the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from django.core.cache import cache
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+SCHEMA = 1
+PREFIX = f"messaging:v{SCHEMA}"
+#: Upper bound for any cached value; generations make it irrelevant for freshness.
+DEFAULT_TIMEOUT = 300
+#: Generations must outlive every entry built from them.
+GENERATION_TIMEOUT = 7 * 24 * 3600
+
+T = TypeVar("T")
+
+
+def _key(*parts: object) -> str:
+    return ":".join([PREFIX, *(str(part) for part in parts)])
+
+
+def hashed(text: str) -> str:
+    """User-supplied text never goes into a key as it is."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+# Generations -----------------------------------------------------------------
+
+
+def user_generation_key(user_id: int) -> str:
+    return _key("gen", "user", user_id)
+
+
+def conversation_generation_key(a_id: int, b_id: int) -> str:
+    low, high = sorted((a_id, b_id))
+    return _key("gen", "conversation", low, high)
+
+
+def _fresh_generation() -> int:
+    # Time-based, so an evicted generation never comes back as an old value.
+    return time.time_ns()
+
+
+def generations(*keys: str) -> list[int]:
+    """The current generation for each key, creating missing ones."""
+    try:
+        found = cache.get_many(keys)
+        missing = [key for key in keys if key not in found]
+        for key in missing:
+            value = _fresh_generation()
+            if not cache.add(key, value, GENERATION_TIMEOUT):
+                value = cache.get(key, value)
+            found[key] = value
+        return [int(found[key]) for key in keys]
+    except Exception:
+        logger.warning("cache unavailable: reading generations", exc_info=True)
+        # A value no entry was ever stored under: the caller misses and reads the database.
+        return [_fresh_generation() for _ in keys]
+
+
+def user_generation(user_id: int) -> int:
+    return generations(user_generation_key(user_id))[0]
+
+
+def conversation_generation(a_id: int, b_id: int) -> int:
+    return generations(conversation_generation_key(a_id, b_id))[0]
+
+
+_pending = threading.local()
+
+
+def _bump_pending() -> None:
+    keys: set[str] = getattr(_pending, "keys", set())
+    _pending.keys = set()
+    for key in keys:
+        try:
+            try:
+                cache.incr(key)
+            except ValueError:  # absent: any fresh value differs from what readers saw
+                cache.set(key, _fresh_generation(), GENERATION_TIMEOUT)
+        except Exception:
+            logger.warning("cache unavailable: bumping %s", key, exc_info=True)
+
+
+def invalidate(*, users: Iterable[int] = (), conversations: Iterable[tuple[int, int]] = ()) -> None:
+    """Bump the generations of these users and conversations once the transaction commits.
+
+    Keys are gathered per thread and bumped once, however many rows a transaction
+    touched (deleting an account deletes thousands of messages). Keys gathered in a
+    transaction that rolls back are bumped with the next commit: a spare
+    invalidation is harmless.
+    """
+    keys = getattr(_pending, "keys", None)
+    if keys is None:
+        keys = _pending.keys = set()
+    keys.update(user_generation_key(user_id) for user_id in users)
+    keys.update(conversation_generation_key(a, b) for a, b in conversations)
+    transaction.on_commit(_bump_pending)
+
+
+# Values ----------------------------------------------------------------------
+
+
+def get_or_set(key: str, compute: Callable[[], T], timeout: int = DEFAULT_TIMEOUT) -> T:
+    """The cached value, or `compute()` stored for next time; the database if the cache fails."""
+    try:
+        value = cache.get(key)
+    except Exception:
+        logger.warning("cache unavailable: get %s", key, exc_info=True)
+        return compute()
+    if value is not None:
+        return value
+    value = compute()
+    try:
+        cache.set(key, value, timeout)
+    except Exception:
+        logger.warning("cache unavailable: set %s", key, exc_info=True)
+    return value
+
+
+def unread_count_key(user_id: int) -> str:
+    return _key("unread-count", user_id, f"g{user_generation(user_id)}")
+
+
+def notification_unread_count_key(user_id: int) -> str:
+    return _key("notification-unread-count", user_id, f"g{user_generation(user_id)}")
+
+
+def inbox_page_key(user_id: int, page: Any, page_size: Any) -> str:
+    return _key("inbox", user_id, f"g{user_generation(user_id)}", hashed(f"{page}:{page_size}"))

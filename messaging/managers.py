@@ -1,0 +1,56 @@
+"""Query vocabulary for messages: who a message is between, and what is unread."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db import models
+from django.db.models import Q
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+
+class MessageQuerySet(models.QuerySet):
+    def between(self, a, b) -> MessageQuerySet:
+        """Messages exchanged by the two users, in either direction."""
+        return self.filter(Q(sender=a, receiver=b) | Q(sender=b, receiver=a))
+
+    def for_participant(self, user) -> MessageQuerySet:
+        """Messages the user sent or received: everything they may see."""
+        return self.filter(Q(sender=user) | Q(receiver=user))
+
+    def in_thread(self, root_id: int) -> MessageQuerySet:
+        """Every message of the thread whose first message is `root_id`, root included."""
+        return self.filter(Q(pk=root_id) | Q(thread_root_id=root_id))
+
+
+class UnreadMessagesManager(models.Manager.from_queryset(MessageQuerySet)):
+    """`Message.unread`: unread messages only, loading just what a list of them shows."""
+
+    #: What an unread list shows: who sent it, a preview, when, and where it sits in a thread.
+    LIST_FIELDS = (
+        "id",
+        "sender__id",
+        "sender__username",
+        "receiver_id",
+        "content",
+        "timestamp",
+        "edited",
+        "read",
+        "parent_message_id",
+        "thread_root_id",
+    )
+
+    def get_queryset(self) -> MessageQuerySet:
+        return super().get_queryset().filter(read=False)
+
+    def unread_for_user(self, user: AbstractBaseUser | int) -> MessageQuerySet:
+        """The user's unread received messages, newest first, with only the listed fields."""
+        return (
+            self.get_queryset()
+            .filter(receiver=user)
+            .select_related("sender")
+            .only(*self.LIST_FIELDS)
+            .order_by("-timestamp", "-id")
+        )

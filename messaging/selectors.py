@@ -1,0 +1,234 @@
+"""Every shaped read of the product. Authorization by participation is decided here.
+
+Anything a caller is not a participant of raises `NotFound`, exactly as if it did
+not exist. Selectors return querysets or plain data, never cached querysets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+
+from . import cache as cache_keys
+from .exceptions import NotFound
+from .models import Conversation, Message, MessageHistory, Notification
+
+User = get_user_model()
+
+
+def reply_count_subquery(message_ref: str = "pk") -> Coalesce:
+    """Direct replies of the outer query's `message_ref` (index on `parent_message`)."""
+    counts = (
+        Message.objects.filter(parent_message=OuterRef(message_ref))
+        .order_by()
+        .values("parent_message")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counts, output_field=IntegerField()), 0)
+
+
+def messages_with_people() -> QuerySet[Message]:
+    return Message.objects.select_related("sender", "receiver")
+
+
+# Users -----------------------------------------------------------------------
+
+
+def user_get_by_username(username: str) -> Any:
+    try:
+        return User.objects.get(username=username)
+    except (User.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such user.") from None
+
+
+# Messages --------------------------------------------------------------------
+
+
+def message_get_for_participant(user, message_id: Any, *, for_update: bool = False) -> Message:
+    """The message if `user` sent or received it, with `reply_count`; else NotFound.
+
+    With `for_update` the row is locked until the transaction ends, so concurrent
+    writes to one message queue up instead of overwriting each other.
+    """
+    try:
+        message_id = int(message_id)
+    except (TypeError, ValueError):
+        raise NotFound() from None
+    queryset = messages_with_people().for_participant(user).filter(pk=message_id)
+    if for_update:
+        queryset = queryset.select_for_update(of=("self",))
+    try:
+        return queryset.annotate(reply_count=reply_count_subquery()).get()
+    except Message.DoesNotExist:
+        raise NotFound() from None
+
+
+def message_list_between(user, partner) -> QuerySet[Message]:
+    """The conversation between `user` and `partner`, newest first, with reply counts."""
+    return (
+        messages_with_people()
+        .between(user, partner)
+        .annotate(reply_count=reply_count_subquery())
+        .order_by("-timestamp", "-id")
+    )
+
+
+def thread_get(user, message_id: Any) -> Message:
+    """The thread holding `message_id` as a tree: its first message, with nested replies.
+
+    Two queries however deep or long the thread is: the asked message (which also
+    proves the caller may see the thread: both people of a thread are the same),
+    then every message of the thread by its indexed root. Each node gets a
+    `replies` list (oldest first) and a `reply_count`.
+    """
+    asked = message_get_for_participant(user, message_id)
+    nodes = list(messages_with_people().in_thread(asked.root_id).order_by("timestamp", "id"))
+    by_id = {node.pk: node for node in nodes}
+    for node in nodes:
+        node.replies_list = []
+    root = by_id[asked.root_id]
+    for node in nodes:
+        parent = by_id.get(node.parent_message_id)
+        if parent is not None:
+            parent.replies_list.append(node)
+    for node in nodes:
+        node.reply_count = len(node.replies_list)
+    return root
+
+
+def history_list(user, message_id: Any) -> QuerySet[MessageHistory]:
+    """A message's earlier texts, newest first; only for its sender and receiver."""
+    message = message_get_for_participant(user, message_id)
+    return MessageHistory.objects.filter(message=message).order_by("-edited_at", "-id")
+
+
+def unread_list(user) -> QuerySet[Message]:
+    return Message.unread.unread_for_user(user)
+
+
+def unread_count(user) -> int:
+    return cache_keys.get_or_set(
+        cache_keys.unread_count_key(user.pk),
+        lambda: Message.unread.filter(receiver=user).count(),
+    )
+
+
+# Conversations ---------------------------------------------------------------
+
+
+def conversation_list(user) -> QuerySet[Conversation]:
+    """The inbox: one row per partner, newest last message first.
+
+    Reads the per-user `Conversation` rows the services keep, so a page costs the
+    same however many messages the user has.
+    """
+    return (
+        Conversation.objects.filter(owner=user, last_message__isnull=False)
+        .select_related("partner", "last_message__sender", "last_message__receiver")
+        .annotate(last_message_reply_count=reply_count_subquery("last_message"))
+        .order_by("-last_activity", "-id")
+    )
+
+
+# Notifications ---------------------------------------------------------------
+
+
+def notification_list(user, *, unread: bool | None = None) -> QuerySet[Notification]:
+    queryset = Notification.objects.filter(user=user).select_related("actor")
+    if unread is not None:
+        queryset = queryset.filter(read=not unread)
+    return queryset.order_by("-created_at", "-id")
+
+
+def notification_unread_count(user) -> int:
+    return cache_keys.get_or_set(
+        cache_keys.notification_unread_count_key(user.pk),
+        lambda: Notification.objects.filter(user=user, read=False).count(),
+    )
+
+
+def notification_get_for_user(user, notification_id: Any) -> Notification:
+    try:
+        return Notification.objects.get(pk=int(notification_id), user=user)
+    except (Notification.DoesNotExist, TypeError, ValueError):
+        raise NotFound() from None
+
+
+# Accounts --------------------------------------------------------------------
+
+
+def user_data_summary(user) -> dict[str, int]:
+    """What deleting the account removes, counted: shown before the user confirms."""
+    counts = Message.objects.for_participant(user).aggregate(
+        messages_sent=Count("pk", filter=Q(sender=user)),
+        messages_received=Count("pk", filter=Q(receiver=user)),
+    )
+    return {
+        **counts,
+        "messages": counts["messages_sent"] + counts["messages_received"],
+        "conversations": Conversation.objects.filter(owner=user).count(),
+        "notifications": Notification.objects.filter(user=user).count(),
+    }
+
+
+def user_export(user) -> dict[str, Any]:
+    """Everything stored about the user, as one JSON-ready document."""
+
+    def message_rows(queryset: QuerySet[Message]) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": m.pk,
+                "sender": m.sender.username,
+                "receiver": m.receiver.username,
+                "content": m.content,
+                "timestamp": m.timestamp.isoformat(),
+                "edited": m.edited,
+                "read": m.read,
+                "parent_message": m.parent_message_id,
+                "thread_root": m.root_id,
+            }
+            for m in queryset.select_related("sender", "receiver").order_by("timestamp", "id")
+        ]
+
+    history = (
+        MessageHistory.objects.filter(Q(message__sender=user) | Q(message__receiver=user))
+        .order_by("edited_at", "id")
+        .values("message_id", "old_content", "edited_at")
+    )
+    notifications = (
+        Notification.objects.filter(user=user).select_related("actor").order_by("created_at", "id")
+    )
+    return {
+        "user": {
+            "id": user.pk,
+            "username": user.username,
+            "email": user.email,
+            "date_joined": user.date_joined.isoformat(),
+        },
+        "messages_sent": message_rows(Message.objects.filter(sender=user)),
+        "messages_received": message_rows(Message.objects.filter(receiver=user)),
+        "history": [
+            {
+                "message": row["message_id"],
+                "old_content": row["old_content"],
+                "edited_at": row["edited_at"].isoformat(),
+            }
+            for row in history
+        ],
+        "notifications": [
+            {
+                "id": n.pk,
+                "kind": n.kind,
+                "message": n.message_id,
+                "actor": n.actor.username,
+                "text": n.text,
+                "created_at": n.created_at.isoformat(),
+                "read": n.read,
+            }
+            for n in notifications
+        ],
+    }

@@ -1,0 +1,422 @@
+"""Every write of the product. Keyword-only, atomic, validated; interfaces call only these.
+
+Live events go out through `realtime.publish_on_commit` and cache generations
+are bumped after commit (by the signals for saves and deletes, explicitly here
+for `.update()` calls, which send no signals).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from . import cache as cache_keys
+from . import realtime, selectors
+from .exceptions import NotFound, PermissionDenied, ValidationError
+from .models import MAX_CONTENT_LENGTH, Conversation, Message, MessageHistory, Notification
+
+User = get_user_model()
+
+IDEMPOTENCY_KEY_MAX_LENGTH = 64
+NOTIFICATION_PREVIEW_LENGTH = 80
+
+
+# Validation ------------------------------------------------------------------
+
+
+def clean_content(content: Any) -> str:
+    """Content as stored: a string, stripped, 1 to 10,000 characters."""
+    if not isinstance(content, str):
+        raise ValidationError("Content must be text.", field="content")
+    content = content.strip()
+    if not content:
+        raise ValidationError("A message cannot be empty.", field="content")
+    if len(content) > MAX_CONTENT_LENGTH:
+        raise ValidationError(
+            f"A message has at most {MAX_CONTENT_LENGTH:,} characters (this one has "
+            f"{len(content):,}).",
+            field="content",
+        )
+    if "\x00" in content:
+        raise ValidationError("Content cannot contain NUL characters.", field="content")
+    return content
+
+
+def _resolve_receiver(sender, receiver) -> Any:
+    if isinstance(receiver, str):
+        try:
+            receiver = selectors.user_get_by_username(receiver)
+        except NotFound:
+            raise ValidationError("No user has this username.", field="receiver") from None
+    if receiver is None or not getattr(receiver, "is_active", False):
+        raise ValidationError("No user has this username.", field="receiver")
+    if receiver.pk == sender.pk:
+        raise ValidationError("You cannot send a message to yourself.", field="receiver")
+    return receiver
+
+
+def _resolve_parent(sender, receiver, parent) -> Message | None:
+    if parent is None:
+        return None
+    if not isinstance(parent, Message):
+        try:
+            parent = Message.objects.only("id", "sender_id", "receiver_id", "thread_root_id").get(
+                pk=int(parent)
+            )
+        except (Message.DoesNotExist, TypeError, ValueError):
+            raise ValidationError(
+                "No message of this conversation has this id.", field="parent_message"
+            ) from None
+    if {parent.sender_id, parent.receiver_id} != {sender.pk, receiver.pk}:
+        raise ValidationError(
+            "No message of this conversation has this id.", field="parent_message"
+        )
+    return parent
+
+
+def _model_errors(error: DjangoValidationError) -> ValidationError:
+    field, messages = next(iter(error.message_dict.items()))
+    return ValidationError(messages[0], field=None if field == "__all__" else field)
+
+
+# Messages --------------------------------------------------------------------
+
+
+@transaction.atomic
+def message_send(
+    *,
+    sender,
+    receiver,
+    content: Any,
+    parent_message: Message | int | None = None,
+    idempotency_key: str | None = None,
+) -> Message:
+    """Send `content` from `sender` to `receiver` (a user or a username), maybe as a reply.
+
+    The receiver's notification is created by the `post_save` signal in this same
+    transaction. With an `idempotency_key`, a retry by the same sender answers the
+    first message and stores nothing new.
+    """
+    if idempotency_key is not None:
+        idempotency_key = idempotency_key.strip()
+        if not idempotency_key or len(idempotency_key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+            raise ValidationError(
+                f"An Idempotency-Key has 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} characters.",
+                field="idempotency_key",
+            )
+        earlier = _message_for_idempotency_key(sender, idempotency_key)
+        if earlier is not None:
+            return earlier
+
+    content = clean_content(content)
+    receiver = _resolve_receiver(sender, receiver)
+    parent = _resolve_parent(sender, receiver, parent_message)
+    message = Message(
+        sender=sender,
+        receiver=receiver,
+        content=content,
+        parent_message=parent,
+        thread_root_id=parent.root_id if parent else None,
+        idempotency_key=idempotency_key,
+    )
+    try:
+        message.clean()
+    except DjangoValidationError as error:
+        raise _model_errors(error) from None
+    if idempotency_key is None:
+        message.save(force_insert=True)
+    else:
+        try:
+            with transaction.atomic():
+                message.save(force_insert=True)
+        except IntegrityError:
+            # A concurrent retry with the same key won the race: answer its message.
+            earlier = _message_for_idempotency_key(sender, idempotency_key)
+            if earlier is None:
+                raise
+            return earlier
+    message.reply_count = 0
+    _conversations_record(message)
+    realtime.publish_on_commit(
+        receiver.pk, "message.created", lambda: realtime.message_payload(message)
+    )
+    return message
+
+
+def _message_for_idempotency_key(sender, key: str) -> Message | None:
+    return (
+        selectors.messages_with_people()
+        .filter(sender=sender, idempotency_key=key)
+        .annotate(reply_count=selectors.reply_count_subquery())
+        .first()
+    )
+
+
+def _conversations_record(message: Message) -> None:
+    """Both people's inbox rows show `message` last; the receiver's counts it unread.
+
+    One upsert for both rows and one counter update, whatever the history's size.
+    """
+    Conversation.objects.bulk_create(
+        [
+            Conversation(
+                owner_id=message.sender_id,
+                partner_id=message.receiver_id,
+                last_message=message,
+                last_activity=message.timestamp,
+            ),
+            Conversation(
+                owner_id=message.receiver_id,
+                partner_id=message.sender_id,
+                last_message=message,
+                last_activity=message.timestamp,
+            ),
+        ],
+        update_conflicts=True,
+        unique_fields=["owner", "partner"],
+        update_fields=["last_message", "last_activity"],
+    )
+    if not message.read:
+        Conversation.objects.filter(
+            owner_id=message.receiver_id, partner_id=message.sender_id
+        ).update(unread_count=F("unread_count") + 1)
+
+
+def _conversations_unread_decrement(*, owner_id: int, partner_id: int, by: int) -> None:
+    if by:
+        Conversation.objects.filter(owner_id=owner_id, partner_id=partner_id).update(
+            unread_count=Greatest(F("unread_count") - by, Value(0))
+        )
+
+
+@transaction.atomic
+def message_edit(*, user, message: Message | int, content: Any) -> Message:
+    """The sender changes a message's text; the old text goes to its history.
+
+    The row is locked first, so simultaneous edits each record the text they
+    replaced. Saving the same text answers the message unchanged.
+    """
+    message = selectors.message_get_for_participant(user, _pk(message), for_update=True)
+    if message.sender_id != user.pk:
+        raise PermissionDenied("Only the sender can edit a message.")
+    content = clean_content(content)
+    if content == message.content:
+        return message
+    message.content = content
+    message._edited_by = user
+    # The pre_save signal stores the previous text and sets `edited`.
+    message.save(update_fields=["content", "edited"])
+    Notification.objects.create(
+        user_id=message.receiver_id,
+        message=message,
+        kind=Notification.Kind.EDIT,
+        actor=user,
+        text=notification_text(Notification.Kind.EDIT, user.username, content),
+    )
+    realtime.publish_on_commit(
+        message.receiver_id, "message.updated", lambda: realtime.message_payload(message)
+    )
+    return message
+
+
+@transaction.atomic
+def message_delete(*, user, message: Message | int) -> None:
+    """The sender deletes a message; its replies stay in the thread.
+
+    Replies move up to the deleted message's parent. When the thread's first
+    message goes, its oldest reply becomes the first message and the others reply
+    to it, so nothing is left pointing at the deleted row.
+    """
+    message = selectors.message_get_for_participant(user, _pk(message), for_update=True)
+    if message.sender_id != user.pk:
+        raise PermissionDenied("Only the sender can delete a message.")
+    replies = Message.objects.filter(parent_message=message)
+    if message.parent_message_id is not None:
+        replies.update(parent_message_id=message.parent_message_id)
+    else:
+        new_root = replies.order_by("timestamp", "id").first()
+        if new_root is not None:
+            Message.objects.filter(thread_root=message).exclude(pk=new_root.pk).update(
+                thread_root=new_root
+            )
+            replies.exclude(pk=new_root.pk).update(parent_message=new_root)
+            Message.objects.filter(pk=new_root.pk).update(parent_message=None, thread_root=None)
+    message_id, was_unread = message.pk, not message.read
+    message.delete()
+    if was_unread:
+        _conversations_unread_decrement(
+            owner_id=message.receiver_id, partner_id=message.sender_id, by=1
+        )
+    _conversations_refresh_last(message.sender_id, message.receiver_id)
+    realtime.publish_on_commit(message.receiver_id, "message.deleted", lambda: {"id": message_id})
+
+
+def _conversations_refresh_last(a_id: int, b_id: int) -> None:
+    """After a delete: each side's row shows the newest remaining message, or goes."""
+    latest = (
+        Message.objects.between(a_id, b_id).order_by("-timestamp", "-id").only("id", "timestamp")
+    ).first()
+    rows = Conversation.objects.filter(owner_id__in=(a_id, b_id), partner_id__in=(a_id, b_id))
+    if latest is None:
+        rows.delete()
+    else:
+        rows.update(last_message=latest, last_activity=latest.timestamp)
+
+
+@transaction.atomic
+def message_mark_read(*, user, message: Message | int) -> None:
+    """The receiver has read the message. Idempotent."""
+    message = selectors.message_get_for_participant(user, _pk(message))
+    if message.receiver_id != user.pk:
+        raise PermissionDenied("Only the receiver can mark a message read.")
+    changed = Message.objects.filter(pk=message.pk, read=False).update(read=True)
+    if changed:
+        _after_read(reader=user, partner_id=message.sender_id, ids=[message.pk])
+
+
+@transaction.atomic
+def conversation_mark_read(*, user, partner) -> int:
+    """Every message from `partner` (a user or a username) to `user` is read.
+
+    Answers how many messages changed.
+    """
+    if isinstance(partner, str):
+        partner = selectors.user_get_by_username(partner)
+    unread = Message.objects.filter(sender=partner, receiver=user, read=False)
+    ids = list(unread.values_list("pk", flat=True))
+    changed = Message.objects.filter(pk__in=ids, read=False).update(read=True) if ids else 0
+    if changed:
+        _after_read(reader=user, partner_id=partner.pk, ids=ids, partner_name=partner.username)
+    return changed
+
+
+def _after_read(*, reader, partner_id: int, ids: list[int], partner_name: str = "") -> None:
+    # `.update()` sends no signals: counters, caches and the sender's sockets by hand.
+    _conversations_unread_decrement(owner_id=reader.pk, partner_id=partner_id, by=len(ids))
+    cache_keys.invalidate(users=[reader.pk, partner_id], conversations=[(reader.pk, partner_id)])
+    if len(ids) == 1 and not partner_name:
+        realtime.publish_on_commit(partner_id, "message.read", lambda: {"id": ids[0]})
+    else:
+        realtime.publish_on_commit(
+            partner_id, "message.read", lambda: {"partner": reader.username, "ids": ids}
+        )
+
+
+def _pk(message: Message | int) -> Any:
+    return message.pk if isinstance(message, Message) else message
+
+
+# Notifications ---------------------------------------------------------------
+
+
+def notification_text(kind: str, actor_name: str, content: str) -> str:
+    verb = {
+        Notification.Kind.MESSAGE: "sent you a message",
+        Notification.Kind.REPLY: "replied to you",
+        Notification.Kind.EDIT: "edited a message",
+    }[kind]
+    preview = (
+        content
+        if len(content) <= NOTIFICATION_PREVIEW_LENGTH
+        else (content[: NOTIFICATION_PREVIEW_LENGTH - 1] + "…")
+    )
+    return f"{actor_name} {verb}: {preview}"
+
+
+def notification_create_for_message(message: Message) -> Notification:
+    """The receiver's one notification for a new message (called by `post_save`)."""
+    kind = Notification.Kind.REPLY if message.parent_message_id else Notification.Kind.MESSAGE
+    return Notification.objects.create(
+        user_id=message.receiver_id,
+        message=message,
+        kind=kind,
+        actor=message.sender,
+        text=notification_text(kind, message.sender.username, message.content),
+        created_at=message.timestamp,
+    )
+
+
+def notification_publish(notification: Notification) -> None:
+    """Called by `post_save` on Notification: the notified user's sockets hear of it."""
+    realtime.publish_on_commit(
+        notification.user_id,
+        "notification.created",
+        lambda: realtime.notification_payload(notification),
+    )
+
+
+@transaction.atomic
+def notification_mark_read(*, user, notification: Notification | int) -> None:
+    pk = notification.pk if isinstance(notification, Notification) else notification
+    notification = selectors.notification_get_for_user(user, pk)
+    if Notification.objects.filter(pk=notification.pk, read=False).update(read=True):
+        cache_keys.invalidate(users=[user.pk])
+
+
+@transaction.atomic
+def notification_mark_all_read(*, user) -> int:
+    changed = Notification.objects.filter(user=user, read=False).update(read=True)
+    if changed:
+        cache_keys.invalidate(users=[user.pk])
+    return changed
+
+
+# History ---------------------------------------------------------------------
+
+
+def history_record_edit(message: Message, *, old_content: str, edited_by=None) -> MessageHistory:
+    """Called by `pre_save` when a message's text changes: keep the old text, mark it edited."""
+    message.edited = True
+    return MessageHistory.objects.create(
+        message_id=message.pk,
+        old_content=old_content,
+        edited_at=timezone.now(),
+        edited_by_id=getattr(edited_by, "pk", None) or message.sender_id,
+    )
+
+
+# Accounts --------------------------------------------------------------------
+
+
+@transaction.atomic
+def user_register(*, username: str, password: str, email: str = "") -> Any:
+    """A new account; the password must pass the configured validators."""
+    from django.contrib.auth.password_validation import validate_password
+
+    if not isinstance(password, str) or not password:
+        raise ValidationError("A password is required.", field="password")
+    username = (username or "").strip()
+    user = User(username=username, email=(email or "").strip())
+    try:
+        user.full_clean(exclude=["password"])
+        validate_password(password, user)
+    except DjangoValidationError as error:
+        if hasattr(error, "error_dict"):
+            raise _model_errors(error) from None
+        raise ValidationError(error.messages[0], field="password") from None
+    user.set_password(password)
+    user.save()
+    return user
+
+
+@transaction.atomic
+def delete_user(*, user, password: str) -> None:
+    """Delete the account and everything tied to it, after checking the password.
+
+    The database's cascades remove the user's messages (sent and received), their
+    history and notifications and the conversation rows; the `post_delete`
+    receivers then flush caches and close the user's sockets.
+    """
+    if not isinstance(password, str) or not user.check_password(password):
+        raise ValidationError("The password is not correct.", field="password")
+    user.delete()
+
+
+# The name the seed and the web view use; one function serves both.
+user_delete = delete_user

@@ -1,0 +1,68 @@
+"""Thin receivers: each reacts to one model event with one service call.
+
+Connected by `MessagingConfig.ready()`. Row cleanup on account deletion is the
+database's job (`on_delete=CASCADE`); the receivers here do what it cannot.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db.models.signals import post_delete, post_save, pre_save
+from django.dispatch import receiver
+
+from . import cache, realtime, services
+from .models import Message, Notification
+
+User = get_user_model()
+
+
+@receiver(post_save, sender=Message, dispatch_uid="messaging.notify_receiver")
+def notify_receiver(sender, instance: Message, created: bool, raw: bool = False, **kwargs):
+    if created and not raw:
+        services.notification_create_for_message(instance)
+
+
+@receiver(pre_save, sender=Message, dispatch_uid="messaging.record_edit_history")
+def record_edit_history(sender, instance: Message, raw: bool = False, update_fields=None, **kwargs):
+    if raw or instance._state.adding or instance.pk is None:
+        return
+    if update_fields is not None and "content" not in update_fields:
+        return
+    old_content = getattr(instance, "_loaded_content", None)
+    if old_content is None:
+        old_content = (
+            Message.objects.filter(pk=instance.pk).values_list("content", flat=True).first()
+        )
+    if old_content is not None and old_content != instance.content:
+        services.history_record_edit(
+            instance, old_content=old_content, edited_by=getattr(instance, "_edited_by", None)
+        )
+        instance._loaded_content = instance.content
+
+
+@receiver(post_save, sender=Message, dispatch_uid="messaging.flush_conversation_cache_on_save")
+@receiver(post_delete, sender=Message, dispatch_uid="messaging.flush_conversation_cache_on_delete")
+def flush_conversation_cache(sender, instance: Message, **kwargs):
+    people = (instance.sender_id, instance.receiver_id)
+    cache.invalidate(users=people, conversations=[people])
+
+
+@receiver(post_save, sender=Notification, dispatch_uid="messaging.publish_notification")
+def publish_notification(sender, instance: Notification, created: bool, raw: bool = False, **kw):
+    if created and not raw:
+        services.notification_publish(instance)
+
+
+@receiver(post_save, sender=Notification, dispatch_uid="messaging.flush_notification_cache_on_save")
+@receiver(
+    post_delete, sender=Notification, dispatch_uid="messaging.flush_notification_cache_on_delete"
+)
+def flush_notification_cache(sender, instance: Notification, **kwargs):
+    cache.invalidate(users=[instance.user_id])
+
+
+@receiver(post_delete, sender=User, dispatch_uid="messaging.forget_deleted_user")
+def forget_deleted_user(sender, instance, **kwargs):
+    # Rows went with the database's cascades; what is left lives outside it.
+    cache.invalidate(users=[instance.pk])
+    realtime.revoke_on_commit(instance.pk)
