@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from functools import wraps
 from typing import Any, TypeVar
 
 from django.core.cache import cache
@@ -147,3 +148,59 @@ def notification_unread_count_key(user_id: int) -> str:
 
 def inbox_page_key(user_id: int, page: Any, page_size: Any) -> str:
     return _key("inbox", user_id, f"g{user_generation(user_id)}", hashed(f"{page}:{page_size}"))
+
+
+# Whole responses -------------------------------------------------------------
+
+
+def conversation_page_key_prefix(user_id: int, partner_id: int, *extra: str) -> str:
+    """Prefix for `cache_page` entries of one user's view of one conversation.
+
+    It holds the viewer's id (never shared between users, whatever the
+    authentication) and the conversation's generation (a send, edit, delete or
+    read in it makes a new prefix at once, so the timeout is only an upper bound).
+    """
+    generation = conversation_generation(user_id, partner_id)
+    return _key("page", "conversation", user_id, partner_id, f"g{generation}", *extra)
+
+
+def cache_conversation_page(timeout: int = 60, *, vary_on_csrf: bool = False):
+    """`cache_page(timeout)` for a view of one conversation, keyed per request.
+
+    `cache_page` fixes its key prefix when applied, so this applies it on every
+    request with `conversation_page_key_prefix`. The view takes the partner as a
+    `username` keyword argument; `request.user` must be authenticated already
+    (decorate DRF's `get` method, after its authentication has run). Pages that
+    embed a CSRF token (`vary_on_csrf`) are also keyed by the CSRF cookie, so a
+    rotated token never comes back from the cache. Browsers are told not to keep
+    a copy: freshness is decided here.
+    """
+    from django.contrib.auth import get_user_model
+    from django.utils.cache import add_never_cache_headers, patch_vary_headers
+    from django.views.decorators.cache import cache_page
+
+    user_model = get_user_model()
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            user = getattr(request, "user", None)
+            partner_id = (
+                user_model.objects.filter(username=kwargs.get("username"))
+                .values_list("pk", flat=True)
+                .first()
+                if user is not None and user.is_authenticated
+                else None
+            )
+            if partner_id is None:  # anonymous or no such partner: the view answers
+                return view(request, *args, **kwargs)
+            extra = [hashed(request.COOKIES.get("csrftoken", ""))] if vary_on_csrf else []
+            prefix = conversation_page_key_prefix(user.pk, partner_id, *extra)
+            response = cache_page(timeout, key_prefix=prefix)(view)(request, *args, **kwargs)
+            patch_vary_headers(response, ("Authorization", "Cookie"))
+            add_never_cache_headers(response)
+            return response
+
+        return wrapped
+
+    return decorator

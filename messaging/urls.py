@@ -1,0 +1,4 @@
+"""Web page routes."""
+
+app_name = "messaging"
+urlpatterns: list = []
