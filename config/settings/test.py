@@ -1,14 +1,17 @@
 """Settings for the test suite: fast hashing, generous throttles, a file SQLite database."""
 
+import os
+
 from .base import *  # noqa: F403
-from .base import DATABASES, REST_FRAMEWORK
+from .base import BASE_DIR, DATABASES, REST_FRAMEWORK
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DEBUG = False
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Channels' live-server tests refuse an in-memory SQLite database.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}  # noqa: F405
+    # A file (live-server tests refuse an in-memory database), one per process so
+    # that several test runs on one machine never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3")}
 
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
