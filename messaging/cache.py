@@ -61,21 +61,36 @@ def _fresh_generation() -> int:
     return time.time_ns()
 
 
+EPOCH_KEY = _key("gen", "epoch")
+
+
 def generations(*keys: str) -> list[int]:
-    """The current generation for each key, creating missing ones."""
+    """The current generation for each key, creating missing ones.
+
+    Each is folded with the cache-wide epoch, which moves when a bump was lost
+    to an outage (see `_bump_pending`): then every earlier entry is unreachable.
+    """
+    if _lost_bumps.is_set():
+        _move_epoch()
     try:
-        found = cache.get_many(keys)
-        missing = [key for key in keys if key not in found]
-        for key in missing:
-            value = _fresh_generation()
-            if not cache.add(key, value, GENERATION_TIMEOUT):
-                value = cache.get(key, value)
-            found[key] = value
-        return [int(found[key]) for key in keys]
+        found = cache.get_many([*keys, EPOCH_KEY])
+        for key in [*keys, EPOCH_KEY]:
+            if key not in found:
+                value = _fresh_generation()
+                if not cache.add(key, value, GENERATION_TIMEOUT):
+                    value = cache.get(key, value)
+                found[key] = value
+        epoch = found[EPOCH_KEY]
+        return [_fold(epoch, found[key]) for key in keys]
     except Exception:
         logger.warning("cache unavailable: reading generations", exc_info=True)
         # A value no entry was ever stored under: the caller misses and reads the database.
         return [_fresh_generation() for _ in keys]
+
+
+def _fold(epoch: int, generation: int) -> int:
+    digest = hashlib.blake2b(f"{epoch}:{generation}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
 
 
 def user_generation(user_id: int) -> int:
@@ -87,19 +102,41 @@ def conversation_generation(a_id: int, b_id: int) -> int:
 
 
 _pending = threading.local()
+# Set in this process when a generation bump could not be stored (cache outage).
+_lost_bumps = threading.Event()
 
 
 def _bump_pending() -> None:
     keys: set[str] = getattr(_pending, "keys", set())
     _pending.keys = set()
+    if _lost_bumps.is_set():
+        keys.add(EPOCH_KEY)
+        _lost_bumps.clear()
+    lost = False
     for key in keys:
         try:
             try:
                 cache.incr(key)
             except ValueError:  # absent: any fresh value differs from what readers saw
-                cache.set(key, _fresh_generation(), GENERATION_TIMEOUT)
+                value = _fresh_generation()
+                cache.set(key, value, GENERATION_TIMEOUT)
+                lost = lost or cache.get(key) != value
         except Exception:
             logger.warning("cache unavailable: bumping %s", key, exc_info=True)
+            lost = True
+    if lost:
+        _lost_bumps.set()
+
+
+def _move_epoch() -> None:
+    """A bump did not land: once the cache answers again, make every old entry unreachable."""
+    value = _fresh_generation()
+    try:
+        cache.set(EPOCH_KEY, value, GENERATION_TIMEOUT)
+        if cache.get(EPOCH_KEY) == value:
+            _lost_bumps.clear()
+    except Exception:
+        logger.warning("cache unavailable: moving the epoch", exc_info=True)
 
 
 def invalidate(*, users: Iterable[int] = (), conversations: Iterable[tuple[int, int]] = ()) -> None:

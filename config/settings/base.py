@@ -105,7 +105,8 @@ CACHE_VERSION = int(env("CACHE_VERSION", "1"))
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache, made to log and miss instead of failing a request.
+            "BACKEND": "messaging.cache_backends.FaultTolerantRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": CACHE_KEY_PREFIX,
             "VERSION": CACHE_VERSION,
