@@ -201,7 +201,9 @@ def conversation_page_key_prefix(user_id: int, partner_id: int, *extra: str) -> 
     return _key("page", "conversation", user_id, partner_id, f"g{generation}", *extra)
 
 
-def cache_conversation_page(timeout: int = 60, *, vary_on_csrf: bool = False):
+def cache_conversation_page(
+    timeout: int = 60, *, vary_on_csrf: bool = False, vary_on_user: bool = False
+):
     """`cache_page(timeout)` for a view of one conversation, keyed per request.
 
     `cache_page` fixes its key prefix when applied, so this applies it on every
@@ -209,8 +211,10 @@ def cache_conversation_page(timeout: int = 60, *, vary_on_csrf: bool = False):
     `username` keyword argument; `request.user` must be authenticated already
     (decorate DRF's `get` method, after its authentication has run). Pages that
     embed a CSRF token (`vary_on_csrf`) are also keyed by the CSRF cookie, so a
-    rotated token never comes back from the cache. Browsers are told not to keep
-    a copy: freshness is decided here.
+    rotated token never comes back from the cache. Pages that also show the
+    viewer's own counts from elsewhere (`vary_on_user`: the web pages' header
+    badges) are keyed by the viewer's generation too. Browsers are told not to
+    keep a copy: freshness is decided here.
     """
     from django.contrib.auth import get_user_model
     from django.utils.cache import add_never_cache_headers, patch_vary_headers
@@ -232,10 +236,17 @@ def cache_conversation_page(timeout: int = 60, *, vary_on_csrf: bool = False):
             if partner_id is None:  # anonymous or no such partner: the view answers
                 return view(request, *args, **kwargs)
             extra = [hashed(request.COOKIES.get("csrftoken", ""))] if vary_on_csrf else []
+            if vary_on_user:
+                extra.append(f"u{user_generation(user.pk)}")
             prefix = conversation_page_key_prefix(user.pk, partner_id, *extra)
             response = cache_page(timeout, key_prefix=prefix)(view)(request, *args, **kwargs)
             patch_vary_headers(response, ("Authorization", "Cookie"))
-            add_never_cache_headers(response)
+            if getattr(response, "is_rendered", True):
+                add_never_cache_headers(response)
+            else:
+                # cache_page stores a DRF/template response once it is rendered and skips a
+                # `private` one: mark it uncacheable for browsers only after that.
+                response.add_post_render_callback(add_never_cache_headers)
             return response
 
         return wrapped

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Greatest, Least
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -13,8 +14,17 @@ if TYPE_CHECKING:
 
 class MessageQuerySet(models.QuerySet):
     def between(self, a, b) -> MessageQuerySet:
-        """Messages exchanged by the two users, in either direction."""
-        return self.filter(Q(sender=a, receiver=b) | Q(sender=b, receiver=a))
+        """Messages exchanged by the two users, in either direction.
+
+        Written as (least id, greatest id) rather than an OR of both directions: the
+        `msg_pair_key_time` index then serves it in timestamp order, so a page of a long
+        conversation reads one page of rows, not the whole history.
+        """
+        low, high = sorted((getattr(a, "pk", a), getattr(b, "pk", b)))
+        return self.alias(
+            pair_low=Least("sender_id", "receiver_id"),
+            pair_high=Greatest("sender_id", "receiver_id"),
+        ).filter(pair_low=low, pair_high=high)
 
     def for_participant(self, user) -> MessageQuerySet:
         """Messages the user sent or received: everything they may see."""

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
-from django.db.models.functions import Length
+from django.db.models.functions import Greatest, Least, Length
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 from django.utils import timezone
 
@@ -60,6 +60,15 @@ class Message(models.Model):
             # A conversation's page, newest first, in both directions.
             models.Index(fields=["sender", "receiver", "-timestamp"], name="msg_pair_time"),
             models.Index(fields=["receiver", "sender", "-timestamp"], name="msg_pair_rev_time"),
+            # Both directions of a pair in one ordered index (`between()` filters on it), so a
+            # conversation's newest page stops after the page instead of sorting its history.
+            models.Index(
+                Least("sender", "receiver"),
+                Greatest("sender", "receiver"),
+                F("timestamp").desc(),
+                F("id").desc(),
+                name="msg_pair_key_time",
+            ),
             # Unread lists and counts (per user and per conversation).
             models.Index(fields=["receiver", "sender"], condition=Q(read=False), name="msg_unread"),
             models.Index(fields=["thread_root", "timestamp"], name="msg_thread"),

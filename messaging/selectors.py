@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Window
+from django.db.models.functions import Coalesce, RowNumber
 
 from . import cache as cache_keys
-from .exceptions import NotFound
+from .exceptions import NotFound, PermissionDenied
 from .models import Conversation, Message, MessageHistory, Notification
 
 User = get_user_model()
@@ -67,6 +67,17 @@ def message_get_for_participant(user, message_id: Any, *, for_update: bool = Fal
         raise NotFound() from None
 
 
+def message_get_for_sender(user, message_id: Any) -> Message:
+    """The message if `user` sent it: NotFound for a stranger, PermissionDenied for its receiver.
+
+    What an edit form shows; the services decide again when the edit is saved.
+    """
+    message = message_get_for_participant(user, message_id)
+    if message.sender_id != user.pk:
+        raise PermissionDenied("Only the sender can change a message.")
+    return message
+
+
 def message_list_between(user, partner) -> QuerySet[Message]:
     """The conversation between `user` and `partner`, newest first, with reply counts."""
     return (
@@ -100,6 +111,65 @@ def thread_get(user, message_id: Any) -> Message:
     return root
 
 
+def conversation_thread_roots(user, partner) -> QuerySet[Message]:
+    """The first messages of the threads between `user` and `partner`, newest first.
+
+    What a conversation page pages over; `thread_trees` then loads the page's threads.
+    """
+    return (
+        messages_with_people()
+        .between(user, partner)
+        .filter(thread_root__isnull=True)
+        .order_by("-timestamp", "-id")
+    )
+
+
+def thread_trees(roots: list[Message], *, limit: int | None = None) -> list[Message]:
+    """Each root of `roots` (already checked for the caller) with its whole thread as a tree.
+
+    One query for every thread of the page, by the indexed `thread_root`, however many
+    roots and however deep. Each node gets `replies_list` (oldest first), `reply_count`
+    and `descendant_count`; each root also `thread_size` (its replies in the database)
+    and `replies_loaded`. With `limit`, only each thread's newest `limit` replies are
+    loaded; a reply whose parent was left out hangs from the root with `orphan = True`.
+    """
+    if not roots:
+        return []
+    by_id: dict[int, Message] = {}
+    for root in roots:
+        root.replies_list, root.orphan = [], False
+        root.thread_size = root.replies_loaded = 0
+        by_id[root.pk] = root
+    replies = messages_with_people().filter(thread_root_id__in=list(by_id))
+    if limit is not None:
+        newest_first = [F("timestamp").desc(), F("id").desc()]
+        replies = replies.annotate(
+            position=Window(RowNumber(), partition_by=[F("thread_root_id")], order_by=newest_first),
+            thread_size=Window(Count("pk"), partition_by=[F("thread_root_id")]),
+        ).filter(position__lte=limit)
+    nodes = sorted(replies, key=lambda node: (node.timestamp, node.pk))
+    for node in nodes:
+        node.replies_list, node.orphan = [], False
+        by_id[node.pk] = node
+    for node in nodes:
+        root = by_id[node.thread_root_id]
+        root.replies_loaded += 1
+        root.thread_size = getattr(node, "thread_size", root.replies_loaded)
+        parent = by_id.get(node.parent_message_id)
+        if parent is None:
+            parent, node.orphan = root, True
+        parent.replies_list.append(node)
+
+    # Parents before children, then counted children first: no recursion, however deep.
+    order = list(roots)
+    for node in order:
+        order.extend(node.replies_list)
+    for node in reversed(order):
+        node.reply_count = len(node.replies_list)
+        node.descendant_count = sum(1 + reply.descendant_count for reply in node.replies_list)
+    return roots
+
+
 def history_list(user, message_id: Any) -> QuerySet[MessageHistory]:
     """A message's earlier texts, newest first; only for its sender and receiver."""
     message = message_get_for_participant(user, message_id)
@@ -107,7 +177,14 @@ def history_list(user, message_id: Any) -> QuerySet[MessageHistory]:
 
 
 def unread_list(user) -> QuerySet[Message]:
-    return Message.unread.unread_for_user(user)
+    """The user's unread messages, newest first, with what a `Message` shows: both
+    usernames and `reply_count`, in the one query (no per-row lookups)."""
+    return (
+        Message.unread.unread_for_user(user)
+        .select_related("receiver")
+        .only(*Message.unread.LIST_FIELDS, "receiver__id", "receiver__username")
+        .annotate(reply_count=reply_count_subquery())
+    )
 
 
 def unread_count(user) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Value
+from django.db.models import BigIntegerField, Case, DateTimeField, F, Q, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -161,31 +161,47 @@ def _message_for_idempotency_key(sender, key: str) -> Message | None:
 def _conversations_record(message: Message) -> None:
     """Both people's inbox rows show `message` last; the receiver's counts it unread.
 
-    One upsert for both rows and one counter update, whatever the history's size.
+    Two statements whatever the history's size: create the missing rows, then update
+    both. Concurrent sends commit in any order, so a row only moves to a newer message.
+    The rows are inserted in one order for everybody (by owner): two people writing to
+    each other at once would otherwise each hold one row and wait for the other's.
     """
+    a, b = sorted([message.sender_id, message.receiver_id])
     Conversation.objects.bulk_create(
         [
             Conversation(
-                owner_id=message.sender_id,
-                partner_id=message.receiver_id,
+                owner_id=owner_id,
+                partner_id=partner_id,
                 last_message=message,
                 last_activity=message.timestamp,
-            ),
-            Conversation(
-                owner_id=message.receiver_id,
-                partner_id=message.sender_id,
-                last_message=message,
-                last_activity=message.timestamp,
-            ),
+            )
+            for owner_id, partner_id in [(a, b), (b, a)]
         ],
-        update_conflicts=True,
-        unique_fields=["owner", "partner"],
-        update_fields=["last_message", "last_activity"],
+        ignore_conflicts=True,
     )
-    if not message.read:
-        Conversation.objects.filter(
-            owner_id=message.receiver_id, partner_id=message.sender_id
-        ).update(unread_count=F("unread_count") + 1)
+    older = (
+        Q(last_message__isnull=True)
+        | Q(last_activity__lt=message.timestamp)
+        | Q(last_activity=message.timestamp, last_message_id__lt=message.pk)
+    )
+    unread = 0 if message.read else 1
+    Conversation.objects.filter(
+        Q(owner_id=message.sender_id, partner_id=message.receiver_id)
+        | Q(owner_id=message.receiver_id, partner_id=message.sender_id)
+    ).update(
+        last_message_id=Case(
+            When(older, then=Value(message.pk)),
+            default=F("last_message_id"),
+            output_field=BigIntegerField(),
+        ),
+        last_activity=Case(
+            When(older, then=Value(message.timestamp)),
+            default=F("last_activity"),
+            output_field=DateTimeField(),
+        ),
+        unread_count=F("unread_count")
+        + Case(When(owner_id=message.receiver_id, then=Value(unread)), default=Value(0)),
+    )
 
 
 def _conversations_unread_decrement(*, owner_id: int, partner_id: int, by: int) -> None:
@@ -258,7 +274,11 @@ def message_delete(*, user, message: Message | int) -> None:
 
 
 def _conversations_refresh_last(a_id: int, b_id: int) -> None:
-    """After a delete: each side's row shows the newest remaining message, or goes."""
+    """After a delete: each side's row shows the newest remaining message, or goes.
+
+    Only rows that showed the deleted message (emptied by its `SET_NULL`) move: a row
+    that a concurrent send moved on meanwhile keeps its newer message.
+    """
     latest = (
         Message.objects.between(a_id, b_id).order_by("-timestamp", "-id").only("id", "timestamp")
     ).first()
@@ -266,7 +286,9 @@ def _conversations_refresh_last(a_id: int, b_id: int) -> None:
     if latest is None:
         rows.delete()
     else:
-        rows.update(last_message=latest, last_activity=latest.timestamp)
+        rows.filter(last_message__isnull=True).update(
+            last_message=latest, last_activity=latest.timestamp
+        )
 
 
 @transaction.atomic
@@ -289,7 +311,9 @@ def conversation_mark_read(*, user, partner) -> int:
     if isinstance(partner, str):
         partner = selectors.user_get_by_username(partner)
     unread = Message.objects.filter(sender=partner, receiver=user, read=False)
-    ids = list(unread.values_list("pk", flat=True))
+    # Locked: a message read meanwhile by `message_mark_read` is left out (and not
+    # counted down twice); one that arrives meanwhile stays unread and counted.
+    ids = list(unread.select_for_update().values_list("pk", flat=True))
     changed = Message.objects.filter(pk__in=ids, read=False).update(read=True) if ids else 0
     if changed:
         _after_read(reader=user, partner_id=partner.pk, ids=ids, partner_name=partner.username)
