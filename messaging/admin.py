@@ -1,10 +1,15 @@
 """Admin for support staff: messages with their edit history, notifications, conversations.
 
 Users are always picked by autocomplete: a select of every user does not scale.
+Writes go through the services, as from every other interface: a message added
+here notifies its receiver and shows in both inboxes; a deleted one keeps its
+replies in the thread. Staff never rewrite what people said: a message's fields
+are read-only once sent.
 """
 
 from django.contrib import admin
 
+from . import services
 from .models import Conversation, Message, MessageHistory, Notification
 
 
@@ -27,11 +32,41 @@ class MessageAdmin(admin.ModelAdmin):
     search_fields = ["content", "sender__username", "receiver__username"]
     autocomplete_fields = ["sender", "receiver"]
     raw_id_fields = ["parent_message"]
-    readonly_fields = ["thread_root", "edited"]
+    readonly_fields = ["timestamp", "thread_root", "edited"]
     list_select_related = ["sender", "receiver"]
     date_hierarchy = "timestamp"
     show_full_result_count = False
     inlines = [MessageHistoryInline]
+
+    def get_inlines(self, request, obj=None):
+        return self.inlines if obj is not None else []
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return self.readonly_fields
+        return ["sender", "receiver", "content", "parent_message", *self.readonly_fields, "read"]
+
+    def save_model(self, request, obj: Message, form, change: bool) -> None:
+        if change:
+            return
+        message = services.message_send(
+            sender=obj.sender,
+            receiver=obj.receiver,
+            content=obj.content,
+            parent_message=obj.parent_message,
+        )
+        obj.pk, obj.timestamp, obj.thread_root_id = (
+            message.pk,
+            message.timestamp,
+            message.thread_root_id,
+        )
+
+    def delete_model(self, request, obj: Message) -> None:
+        services.message_delete(user=obj.sender, message=obj.pk)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for message in queryset.select_related("sender").order_by("-timestamp"):
+            services.message_delete(user=message.sender, message=message.pk)
 
     @admin.display(description="content")
     def short_content(self, obj: Message) -> str:

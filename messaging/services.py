@@ -67,7 +67,7 @@ def _resolve_parent(sender, receiver, parent) -> Message | None:
     if not isinstance(parent, Message):
         try:
             parent = Message.objects.only("id", "sender_id", "receiver_id", "thread_root_id").get(
-                pk=int(parent)
+                pk=_message_id(parent)
             )
         except (Message.DoesNotExist, TypeError, ValueError):
             raise ValidationError(
@@ -78,6 +78,15 @@ def _resolve_parent(sender, receiver, parent) -> Message | None:
             "No message of this conversation has this id.", field="parent_message"
         )
     return parent
+
+
+def _message_id(value: Any) -> int:
+    """An id as a client may send it: an integer or its decimal string, nothing looser."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError(f"not a message id: {value!r}")
+    if isinstance(value, str) and not value.strip().isdigit():
+        raise ValueError(f"not a message id: {value!r}")
+    return int(value)
 
 
 def _model_errors(error: DjangoValidationError) -> ValidationError:
@@ -394,9 +403,17 @@ def notification_mark_all_read(*, user) -> int:
 # History ---------------------------------------------------------------------
 
 
-def history_record_edit(message: Message, *, old_content: str, edited_by=None) -> MessageHistory:
-    """Called by `pre_save` when a message's text changes: keep the old text, mark it edited."""
+def history_record_edit(
+    message: Message, *, old_content: str, edited_by=None, persist_edited: bool = False
+) -> MessageHistory:
+    """Called by `pre_save` when a message's text changes: keep the old text, mark it edited.
+
+    `persist_edited` when the save under way will not write `edited` itself (a save
+    with `update_fields` that leaves it out).
+    """
     message.edited = True
+    if persist_edited:
+        Message.objects.filter(pk=message.pk).update(edited=True)
     return MessageHistory.objects.create(
         message_id=message.pk,
         old_content=old_content,
@@ -417,6 +434,10 @@ def user_register(*, username: str, password: str, email: str = "") -> Any:
         raise ValidationError("A password is required.", field="password")
     username = (username or "").strip()
     user = User(username=username, email=(email or "").strip())
+    # Names are looked up exactly, but two people called "Alice" and "alice" would be
+    # one person to everybody reading them.
+    if User.objects.filter(username__iexact=username).exists():
+        raise ValidationError("A user with that username already exists.", field="username")
     try:
         user.full_clean(exclude=["password"])
         validate_password(password, user)

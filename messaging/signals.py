@@ -35,7 +35,10 @@ def record_edit_history(sender, instance: Message, raw: bool = False, update_fie
         )
     if old_content is not None and old_content != instance.content:
         services.history_record_edit(
-            instance, old_content=old_content, edited_by=getattr(instance, "_edited_by", None)
+            instance,
+            old_content=old_content,
+            edited_by=getattr(instance, "_edited_by", None),
+            persist_edited=update_fields is not None and "edited" not in update_fields,
         )
         instance._loaded_content = instance.content
 

@@ -833,3 +833,22 @@ def test_user_data_summary_counts_what_deletion_removes(alice, bob, carol, send)
         "conversations": 2,
         "notifications": 2,
     }
+
+
+def test_register_refuses_a_name_taken_in_other_letter_case(alice):
+    with pytest.raises(ValidationError) as refused:
+        services.user_register(username="ALICE", password=PASSWORD)
+
+    assert refused.value.field == "username"
+    assert get_user_model().objects.count() == 1
+
+
+@pytest.mark.parametrize("parent", [True, 1.9, "1.0", " ", [1], {"id": 1}])
+def test_send_refuses_a_parent_that_is_not_an_id(alice, bob, send, parent):
+    send(alice, bob, "the first message")
+
+    with pytest.raises(ValidationError) as refused:
+        send(alice, bob, "reply", parent_message=parent)
+
+    assert refused.value.field == "parent_message"
+    assert Message.objects.count() == 1

@@ -400,3 +400,14 @@ def test_muted_user_deletion_closes_nothing(alice, django_capture_on_commit_call
 
     assert group_send.call_count == 0
     assert cache.user_generation(alice_id) == before
+
+
+def test_edit_saved_with_content_alone_still_stores_the_edited_mark(alice, bob, send):
+    message = send(alice, bob, "before")
+    message.content = "after"
+
+    message.save(update_fields=["content"])
+
+    message.refresh_from_db()
+    assert message.edited is True
+    assert list(message.history.values_list("old_content", flat=True)) == ["before"]
