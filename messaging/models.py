@@ -194,6 +194,8 @@ class Conversation(models.Model):
     )
     last_activity = models.DateTimeField(default=timezone.now)
     unread_count = models.PositiveIntegerField(default=0)
+    # The owner blocked the partner: the conversation leaves the owner's inbox.
+    hidden = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-last_activity", "-id"]
@@ -205,3 +207,23 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner_id} ↔ {self.partner_id}"
+
+
+class MessagingProfile(models.Model):
+    """A person's messaging settings: for now, whom they have blocked.
+
+    Keyed by the user's id, so "does A block B" is one lookup in the through table.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="messaging_profile",
+    )
+    blocked = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="blocked_by"
+    )
+
+    def __str__(self) -> str:
+        return f"profile of {self.user_id}"

@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Window
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import Coalesce, RowNumber
 
 from . import cache as cache_keys
 from .exceptions import NotFound, PermissionDenied
-from .models import Conversation, Message, MessageHistory, Notification
+from .models import Conversation, Message, MessageHistory, MessagingProfile, Notification
 
 User = get_user_model()
 
@@ -43,6 +43,31 @@ def user_get_by_username(username: str) -> Any:
         return User.objects.get(username=username)
     except (User.DoesNotExist, ValueError, TypeError):
         raise NotFound("No such user.") from None
+
+
+def block_flags(user) -> dict[str, Exists]:
+    """Annotations for a query of users: whether `user` blocks them, and they `user`."""
+    blocks = MessagingProfile.blocked.through.objects
+    return {
+        "blocks_them": Exists(
+            blocks.filter(messagingprofile_id=getattr(user, "pk", user), user_id=OuterRef("pk"))
+        ),
+        "blocked_by_them": Exists(
+            blocks.filter(messagingprofile_id=OuterRef("pk"), user_id=getattr(user, "pk", user))
+        ),
+    }
+
+
+def blocked_list(user) -> QuerySet:
+    """The people `user` has blocked, by name."""
+    return User.objects.filter(blocked_by=getattr(user, "pk", user)).order_by("username")
+
+
+def is_blocked(user, other) -> bool:
+    """Whether `user` blocks `other`."""
+    return MessagingProfile.blocked.through.objects.filter(
+        messagingprofile_id=user.pk, user_id=other.pk
+    ).exists()
 
 
 # Messages --------------------------------------------------------------------
@@ -204,7 +229,7 @@ def conversation_list(user) -> QuerySet[Conversation]:
     same however many messages the user has.
     """
     return (
-        Conversation.objects.filter(owner=user, last_message__isnull=False)
+        Conversation.objects.filter(owner=user, last_message__isnull=False, hidden=False)
         .select_related("partner", "last_message__sender", "last_message__receiver")
         .annotate(last_message_reply_count=reply_count_subquery("last_message"))
         .order_by("-last_activity", "-id")

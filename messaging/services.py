@@ -18,8 +18,15 @@ from django.utils import timezone
 
 from . import cache as cache_keys
 from . import realtime, selectors
-from .exceptions import NotFound, PermissionDenied, ValidationError
-from .models import MAX_CONTENT_LENGTH, Conversation, Message, MessageHistory, Notification
+from .exceptions import PermissionDenied, ValidationError
+from .models import (
+    MAX_CONTENT_LENGTH,
+    Conversation,
+    Message,
+    MessageHistory,
+    MessagingProfile,
+    Notification,
+)
 
 User = get_user_model()
 
@@ -49,16 +56,29 @@ def clean_content(content: Any) -> str:
 
 
 def _resolve_receiver(sender, receiver) -> Any:
+    """The receiver as a user, refused if unknown, the sender, or blocked either way.
+
+    One query whether `receiver` is a username or a user: the lookup carries the
+    block flags.
+    """
+    query = User.objects.annotate(**selectors.block_flags(sender))
     if isinstance(receiver, str):
-        try:
-            receiver = selectors.user_get_by_username(receiver)
-        except NotFound:
-            raise ValidationError("No user has this username.", field="receiver") from None
-    if receiver is None or not getattr(receiver, "is_active", False):
+        found = query.filter(username=receiver).first()
+    elif isinstance(receiver, User):
+        found = query.filter(pk=receiver.pk).first()
+    else:
+        found = None
+    if found is None or not found.is_active:
         raise ValidationError("No user has this username.", field="receiver")
-    if receiver.pk == sender.pk:
+    if found.pk == sender.pk:
         raise ValidationError("You cannot send a message to yourself.", field="receiver")
-    return receiver
+    if found.blocks_them:
+        raise ValidationError(
+            "You have blocked this person: unblock them to send a message.", field="receiver"
+        )
+    if found.blocked_by_them:
+        raise ValidationError("This person does not accept your messages.", field="receiver")
+    return found
 
 
 def _resolve_parent(sender, receiver, parent) -> Message | None:
@@ -343,6 +363,51 @@ def _after_read(*, reader, partner_id: int, ids: list[int], partner_name: str = 
 
 def _pk(message: Message | int) -> Any:
     return message.pk if isinstance(message, Message) else message
+
+
+# Blocking --------------------------------------------------------------------
+
+
+@transaction.atomic
+def user_block(*, user, target) -> Any:
+    """`user` blocks `target` (a user or a username): no messages either way, and the
+    conversation leaves `user`'s inbox. Idempotent. The `m2m_changed` signal applies
+    the effects, whichever side of the relation is changed."""
+    target = _block_target(user, target)
+    profile, _ = MessagingProfile.objects.get_or_create(user=user)
+    profile.blocked.add(target)
+    return target
+
+
+@transaction.atomic
+def user_unblock(*, user, target) -> Any:
+    """Undo `user_block`; the conversation comes back to the inbox. Idempotent."""
+    target = _block_target(user, target)
+    profile, _ = MessagingProfile.objects.get_or_create(user=user)
+    profile.blocked.remove(target)
+    return target
+
+
+def _block_target(user, target) -> Any:
+    if isinstance(target, str):
+        target = selectors.user_get_by_username(target)
+    if target.pk == user.pk:
+        raise ValidationError("You cannot block yourself.", field="username")
+    return target
+
+
+def blocks_changed(pairs: list[tuple[int, int]], *, blocked: bool) -> None:
+    """Called by `m2m_changed` with (blocker id, blocked id) pairs that were added or removed.
+
+    `.update()` sends no signals: caches are invalidated here.
+    """
+    for blocker_id, blocked_id in pairs:
+        Conversation.objects.filter(owner_id=blocker_id, partner_id=blocked_id).update(
+            hidden=blocked
+        )
+    cache_keys.invalidate(
+        users={user_id for pair in pairs for user_id in pair}, conversations=pairs
+    )
 
 
 # Notifications ---------------------------------------------------------------

@@ -7,11 +7,11 @@ database's job (`on_delete=CASCADE`); the receivers here do what it cannot.
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.db.models.signals import post_delete, post_save, pre_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from . import cache, realtime, services
-from .models import Message, Notification
+from .models import Message, MessagingProfile, Notification
 
 User = get_user_model()
 
@@ -69,3 +69,23 @@ def forget_deleted_user(sender, instance, **kwargs):
     # Rows went with the database's cascades; what is left lives outside it.
     cache.invalidate(users=[instance.pk])
     realtime.revoke_on_commit(instance.pk)
+
+
+@receiver(
+    m2m_changed, sender=MessagingProfile.blocked.through, dispatch_uid="messaging.apply_blocks"
+)
+def apply_blocks(sender, instance, action: str, reverse: bool, pk_set, **kwargs):
+    # Either side may change: profile.blocked (instance is the blocker's profile, pk_set
+    # the blocked users) or user.blocked_by (instance is the blocked user, pk_set the
+    # blockers' profiles, whose ids are their users' ids).
+    if action == "pre_clear":
+        related = instance.blocked_by if reverse else instance.blocked
+        instance._cleared_block_ids = set(related.values_list("pk", flat=True))
+        return
+    if action == "post_clear":
+        pk_set = getattr(instance, "_cleared_block_ids", set())
+    elif action not in ("post_add", "post_remove"):
+        return
+    pairs = [(pk, instance.pk) if reverse else (instance.pk, pk) for pk in pk_set or ()]
+    if pairs:
+        services.blocks_changed(pairs, blocked=action == "post_add")
