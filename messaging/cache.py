@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
@@ -235,7 +236,8 @@ def cache_conversation_page(
             )
             if partner_id is None:  # anonymous or no such partner: the view answers
                 return view(request, *args, **kwargs)
-            extra = [hashed(request.COOKIES.get("csrftoken", ""))] if vary_on_csrf else []
+            csrf_cookie = request.COOKIES.get(settings.CSRF_COOKIE_NAME, "")
+            extra = [hashed(csrf_cookie)] if vary_on_csrf else []
             if vary_on_user:
                 extra.append(f"u{user_generation(user.pk)}")
             prefix = conversation_page_key_prefix(user.pk, partner_id, *extra)

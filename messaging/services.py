@@ -331,15 +331,22 @@ def message_mark_read(*, user, message: Message | int) -> None:
         _after_read(reader=user, partner_id=message.sender_id, ids=[message.pk])
 
 
-@transaction.atomic
 def conversation_mark_read(*, user, partner) -> int:
     """Every message from `partner` (a user or a username) to `user` is read.
 
-    Answers how many messages changed.
+    Answers how many messages changed. Viewing a conversation calls this on every
+    view, so when nothing is unread it only reads (no write transaction, no lock).
     """
     if isinstance(partner, str):
         partner = selectors.user_get_by_username(partner)
     unread = Message.objects.filter(sender=partner, receiver=user, read=False)
+    if not unread.exists():
+        return 0
+    return _conversation_mark_read(user=user, partner=partner, unread=unread)
+
+
+@transaction.atomic
+def _conversation_mark_read(*, user, partner, unread) -> int:
     # Locked: a message read meanwhile by `message_mark_read` is left out (and not
     # counted down twice); one that arrives meanwhile stays unread and counted.
     ids = list(unread.select_for_update().values_list("pk", flat=True))
