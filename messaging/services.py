@@ -506,19 +506,23 @@ def user_register(*, username: str, password: str, email: str = "") -> Any:
         raise ValidationError("A password is required.", field="password")
     username = (username or "").strip()
     user = User(username=username, email=(email or "").strip())
-    # Names are looked up exactly, but two people called "Alice" and "alice" would be
-    # one person to everybody reading them.
-    if User.objects.filter(username__iexact=username).exists():
-        raise ValidationError("A user with that username already exists.", field="username")
+    taken = ValidationError("A user with that username already exists.", field="username")
     try:
-        user.full_clean(exclude=["password"])
+        # Uniqueness is checked below, ignoring case: "Alice" and "alice" would be one
+        # person to everybody reading them.
+        user.full_clean(exclude=["password"], validate_unique=False)
         validate_password(password, user)
     except DjangoValidationError as error:
         if hasattr(error, "error_dict"):
             raise _model_errors(error) from None
         raise ValidationError(error.messages[0], field="password") from None
+    if User.objects.filter(username__iexact=username).exists():
+        raise taken
     user.set_password(password)
-    user.save()
+    try:
+        user.save()
+    except IntegrityError:  # the same name registered concurrently; the transaction rolls back
+        raise taken from None
     return user
 
 
