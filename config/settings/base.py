@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "messaging.apps.MessagingConfig",
 ]
@@ -150,9 +151,9 @@ STORAGES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-LOGIN_URL = "login"
+LOGIN_URL = "messaging:login"
 LOGIN_REDIRECT_URL = "messaging:inbox"
-LOGOUT_REDIRECT_URL = "login"
+LOGOUT_REDIRECT_URL = "messaging:login"
 
 # A 2 MB body is refused before any view sees it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(env("DATA_UPLOAD_MAX_MEMORY_SIZE", str(1024 * 1024)))
@@ -164,8 +165,14 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Bounded by DATA_UPLOAD_MAX_MEMORY_SIZE (413); malformed bodies of any kind are 400s.
+    "DEFAULT_PARSER_CLASSES": ["messaging.api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["messaging.api.throttling.UserRateThrottle"],
+    # Per-IP limits use REMOTE_ADDR, never a client's X-Forwarded-For (rotating it would
+    # dodge RATE_LIMIT_AUTH); behind the load balancer uvicorn's --proxy-headers sets it.
+    "NUM_PROXIES": 0,
+    "EXCEPTION_HANDLER": "messaging.api.exceptions.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "auth": env("RATE_LIMIT_AUTH", "20/min"),
         "send": env("RATE_LIMIT_SEND", "60/min"),
@@ -182,12 +189,39 @@ SIMPLE_JWT = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Messaging API",
-    "DESCRIPTION": "Direct messages, threaded replies, notifications and edit history.",
+    "DESCRIPTION": (
+        "Direct messages, threaded replies, notifications and edit history.\n\n"
+        "**Authentication**: `Authorization: Bearer <access>` (from `/api/v1/auth/token/`) "
+        "or the session cookie, with Django's CSRF token (`X-CSRFToken`) on unsafe methods "
+        "(403 without it). Anything else is a 401.\n\n"
+        "**Errors**: 400 `{field: [reason]}` or `{detail}` (an unknown body field is named "
+        "too); 404 for what is not the caller's to see, exactly as for what does not exist; "
+        "403 for what the caller may see but not change; 413 for a body over the upload "
+        "limit; 415 for a body that is not JSON; 429 with `Retry-After` when throttled "
+        "(RATE_LIMIT_AUTH per IP on the auth endpoints, RATE_LIMIT_SEND per user on sends, "
+        "RATE_LIMIT_USER per user on every request). Unknown paths under /api/v1/ are a "
+        "JSON 404.\n\n"
+        "**Lists**: `{next, previous, results}`, newest first, 50 per page; `page_size` is "
+        "capped at 100; follow the `next`/`previous` links (opaque cursors).\n\n"
+        "**Sending safely**: an `Idempotency-Key` header on `POST /api/v1/messages/` makes "
+        "a retry answer the first message (201, same body) without storing a new one."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
+    # The one PATCH (a message's content) requires its field: no "Patched" component.
+    "COMPONENT_SPLIT_PATCH": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    "ENUM_NAME_OVERRIDES": {"NotificationKindEnum": "messaging.models.Notification.Kind"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "messaging.api.schema.add_error_components",
+    ],
+    # The docs page's Swagger UI from the pinned sidecar package: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 LOGGING = {

@@ -1,23 +1,184 @@
 """How the API (and the socket, which sends the same payloads) presents the core's objects.
 
-Output serializers read only what the selectors loaded: no query in here.
+Output serializers read only what the selectors loaded: no query in here. Input
+serializers are strict: an unknown field, a wrong type, a NUL byte or a number too
+large for an id is a 400 that names the field, before any service runs.
 """
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
-from rest_framework import serializers
+from collections.abc import Mapping
+from typing import Any
 
-from ..models import Message, Notification
+from django.contrib.auth import get_user_model
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ObjectDoesNotExist
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import exceptions, serializers
+from rest_framework.renderers import JSONRenderer
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
+
+from ..models import MAX_CONTENT_LENGTH, Message, Notification
 
 User = get_user_model()
 
+#: The largest id a database row can have (a signed 64-bit key).
+MAX_ID = 2**63 - 1
+
+
+# Strict input ----------------------------------------------------------------
+
+
+class StrictCharField(serializers.CharField):
+    """Text only: DRF's CharField would also take 12 or 1.5 and store "12" or "1.5"."""
+
+    default_error_messages = {"invalid": "Must be a string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIdField(serializers.IntegerField):
+    """A row id: a JSON integer (not a string, float or boolean) in the key's range."""
+
+    default_error_messages = {"invalid": "Must be an integer id."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.Field):
+    """`true` or `false` (any case), as a query string carries them; anything else is a 400."""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+    VALUES = {"true": True, "false": False}
+
+    def get_value(self, dictionary: Any) -> Any:
+        # DRF reads an empty query value as "not given"; here it is a value, and not a boolean.
+        if self.field_name in dictionary:
+            return dictionary[self.field_name]
+        return super().get_value(dictionary)
+
+    def to_internal_value(self, data: Any) -> bool:
+        if isinstance(data, bool):
+            return data
+        if isinstance(data, str) and data.lower() in self.VALUES:
+            return self.VALUES[data.lower()]
+        self.fail("invalid")
+
+    def to_representation(self, value: bool) -> bool:
+        return bool(value)
+
+
+class StrictEmailField(serializers.EmailField):
+    default_error_messages = {"invalid": "Enter a valid email address."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """Rejects fields it does not know, naming each of them."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            known = {name for name, field in self.fields.items() if not field.read_only}
+            unknown = sorted(str(key) for key in data if key not in known)
+            if unknown:
+                raise exceptions.ValidationError(
+                    {key: ["Unknown field: this request takes no such field."] for key in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+# Accounts --------------------------------------------------------------------
+
 
 class UserSerializer(serializers.ModelSerializer):
+    email = serializers.CharField(read_only=True, help_text="Empty when none was given.")
+
     class Meta:
         model = User
         fields = ["id", "username", "email", "date_joined"]
         read_only_fields = fields
+
+
+class RegisterSerializer(StrictInputSerializer):
+    """The account rules themselves (name taken, weak password) are the service's."""
+
+    username = StrictCharField(
+        max_length=150,
+        validators=[UnicodeUsernameValidator()],
+        help_text="Letters, digits and @/./+/-/_ only; not taken.",
+    )
+    password = StrictCharField(
+        trim_whitespace=False,
+        max_length=4096,
+        write_only=True,
+        help_text="Must pass the password rules (length, not common, not all digits).",
+    )
+    email = StrictEmailField(required=False, max_length=254)
+
+
+class PasswordSerializer(StrictInputSerializer):
+    password = StrictCharField(trim_whitespace=False, max_length=4096, write_only=True)
+
+
+class TokenObtainSerializer(StrictInputSerializer, TokenObtainPairSerializer):
+    """simplejwt's pair serializer, strict about its input; 401 on bad credentials."""
+
+    access = serializers.CharField(read_only=True)
+    refresh = serializers.CharField(read_only=True)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields[self.username_field] = StrictCharField(write_only=True, max_length=150)
+        self.fields["password"] = StrictCharField(
+            write_only=True, trim_whitespace=False, max_length=4096
+        )
+
+
+class TokenRefreshInputSerializer(StrictInputSerializer, TokenRefreshSerializer):
+    """simplejwt's refresh, strict about its input.
+
+    simplejwt looks the token's user up with `.get()`: a deleted account would raise
+    `DoesNotExist` (a 500); here it is the 401 of any other unusable token.
+    """
+
+    refresh = StrictCharField(write_only=True, max_length=4096)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        try:
+            return super().validate(attrs)
+        except ObjectDoesNotExist:
+            raise exceptions.AuthenticationFailed(
+                self.error_messages["no_active_account"], "no_active_account"
+            ) from None
+
+
+class TokenPairSerializer(serializers.Serializer):
+    """Documentation of the token answer."""
+
+    access = serializers.CharField(help_text="Access token: `Authorization: Bearer <access>`.")
+    refresh = serializers.CharField(help_text="Refresh token for `/api/v1/auth/token/refresh/`.")
+
+
+class AccessTokenSerializer(serializers.Serializer):
+    access = serializers.CharField(help_text="A new access token.")
+
+
+# Messages --------------------------------------------------------------------
 
 
 class MessageSerializer(serializers.ModelSerializer):
@@ -50,6 +211,80 @@ class MessageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_CONTENT_LENGTH,
+        "description": f"Stripped, then 1 to {MAX_CONTENT_LENGTH:,} characters.",
+    }
+)
+class ContentField(StrictCharField):
+    """Message text as typed: the service strips it and applies the length rules."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(trim_whitespace=False, allow_blank=True, **kwargs)
+
+
+class MessageCreateSerializer(StrictInputSerializer):
+    """Types only: the sending rules (stripped length, receiver, parent) are the service's."""
+
+    receiver = StrictCharField(max_length=150, help_text="The receiver's username.")
+    content = ContentField()
+    parent_message = StrictIdField(
+        required=False,
+        allow_null=True,
+        help_text="Reply to this message (one between the same two people).",
+    )
+
+
+class MessageEditSerializer(StrictInputSerializer):
+    content = ContentField()
+
+
+class MessageHistorySerializer(serializers.Serializer):
+    old_content = serializers.CharField(read_only=True)
+    edited_at = serializers.DateTimeField(read_only=True)
+
+
+class ThreadMessageSerializer(MessageSerializer):
+    """Documentation of a thread node; the view renders the tree without recursion."""
+
+    replies = serializers.SerializerMethodField(help_text="Direct replies, oldest first.")
+
+    class Meta(MessageSerializer.Meta):
+        fields = [*MessageSerializer.Meta.fields, "replies"]
+        read_only_fields = fields
+
+    @extend_schema_field({"type": "array", "items": {"$ref": "#/components/schemas/ThreadMessage"}})
+    def get_replies(self, obj: Message) -> list:  # pragma: no cover - documentation only
+        return []
+
+
+class CountSerializer(serializers.Serializer):
+    count = serializers.IntegerField(read_only=True, min_value=0)
+
+
+# Conversations ---------------------------------------------------------------
+
+
+class ConversationSerializer(serializers.Serializer):
+    """An inbox row; `last_message.reply_count` comes from the selector's annotation."""
+
+    partner = serializers.CharField(source="partner.username", read_only=True)
+    last_message = serializers.SerializerMethodField()
+    unread_count = serializers.IntegerField(read_only=True, min_value=0)
+
+    @extend_schema_field(MessageSerializer)
+    def get_last_message(self, conversation) -> dict[str, Any]:
+        message = conversation.last_message
+        message.reply_count = conversation.last_message_reply_count
+        return MessageSerializer(message, context=self.context).data
+
+
+# Notifications ---------------------------------------------------------------
+
+
 class NotificationSerializer(serializers.ModelSerializer):
     message = serializers.IntegerField(source="message_id", read_only=True)
     actor = serializers.CharField(source="actor.username", read_only=True)
@@ -58,3 +293,69 @@ class NotificationSerializer(serializers.ModelSerializer):
         model = Notification
         fields = ["id", "kind", "message", "actor", "text", "created_at", "read"]
         read_only_fields = fields
+
+
+class NotificationQuerySerializer(serializers.Serializer):
+    """The list's filter. Other query parameters (cursor, page_size) are the paginator's."""
+
+    unread = StrictBooleanField(required=False, default=None)
+
+
+# Export ----------------------------------------------------------------------
+
+
+class ExportMessageSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    sender = serializers.CharField()
+    receiver = serializers.CharField()
+    content = serializers.CharField()
+    timestamp = serializers.DateTimeField()
+    edited = serializers.BooleanField()
+    read = serializers.BooleanField()
+    parent_message = serializers.IntegerField(allow_null=True)
+    thread_root = serializers.IntegerField()
+
+
+class ExportHistorySerializer(serializers.Serializer):
+    message = serializers.IntegerField()
+    old_content = serializers.CharField()
+    edited_at = serializers.DateTimeField()
+
+
+class ExportSerializer(serializers.Serializer):
+    """Documentation of `selectors.user_export`: everything stored about the caller."""
+
+    user = UserSerializer()
+    messages_sent = ExportMessageSerializer(many=True)
+    messages_received = ExportMessageSerializer(many=True)
+    history = ExportHistorySerializer(many=True)
+    notifications = NotificationSerializer(many=True)
+
+
+# Threads ---------------------------------------------------------------------
+
+
+def render_thread(root: Message) -> bytes:
+    """The JSON of a thread tree (`replies_list` on each node from `selectors.thread_get`).
+
+    Built with an explicit stack rather than nested serializers: a reply chain
+    hundreds of messages deep would exceed Python's recursion limit in both DRF's
+    serializers and the JSON encoder. Each node is a `MessageSerializer` object with
+    a `replies` list, rendered exactly as DRF's JSONRenderer renders any answer.
+    """
+    renderer = JSONRenderer()
+    out: list[bytes] = []
+    stack: list[Message | bytes] = [root]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bytes):
+            out.append(item)
+            continue
+        node = renderer.render(MessageSerializer(item).data)
+        out.append(node[:-1] + b',"replies":[')
+        stack.append(b"]}")
+        for index, child in reversed(list(enumerate(item.replies_list))):
+            stack.append(child)
+            if index:
+                stack.append(b",")
+    return b"".join(out)

@@ -1,4 +1,54 @@
-"""API routes under /api/v1/ (see ../shared/API.md)."""
+"""API routes under /api/v1/ (see ../shared/API.md). Unknown paths answer a JSON 404."""
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularSwaggerSplitView
+
+from . import views
 
 app_name = "api"
-urlpatterns: list = []
+urlpatterns = [
+    path("auth/register/", views.RegisterView.as_view(), name="register"),
+    path("auth/token/", views.TokenView.as_view(), name="token"),
+    path("auth/token/refresh/", views.TokenRefreshAccessView.as_view(), name="token-refresh"),
+    path("users/me/", views.MeView.as_view(), name="me"),
+    path("users/me/export/", views.ExportView.as_view(), name="me-export"),
+    path("messages/", views.MessageCreateView.as_view(), name="message-create"),
+    path("messages/unread/", views.UnreadListView.as_view(), name="unread-list"),
+    path("messages/unread/count/", views.UnreadCountView.as_view(), name="unread-count"),
+    path("messages/<int:pk>/", views.MessageDetailView.as_view(), name="message-detail"),
+    path("messages/<int:pk>/history/", views.MessageHistoryView.as_view(), name="message-history"),
+    path("messages/<int:pk>/thread/", views.MessageThreadView.as_view(), name="message-thread"),
+    path("messages/<int:pk>/read/", views.MessageReadView.as_view(), name="message-read"),
+    path("conversations/", views.ConversationListView.as_view(), name="conversation-list"),
+    path(
+        "conversations/<str:username>/messages/",
+        views.ConversationMessagesView.as_view(),
+        name="conversation-messages",
+    ),
+    path(
+        "conversations/<str:username>/read/",
+        views.ConversationReadView.as_view(),
+        name="conversation-read",
+    ),
+    path("notifications/", views.NotificationListView.as_view(), name="notification-list"),
+    path(
+        "notifications/unread-count/",
+        views.NotificationUnreadCountView.as_view(),
+        name="notification-unread-count",
+    ),
+    path(
+        "notifications/<int:pk>/read/",
+        views.NotificationReadView.as_view(),
+        name="notification-read",
+    ),
+    path(
+        "notifications/read-all/",
+        views.NotificationReadAllView.as_view(),
+        name="notification-read-all",
+    ),
+    path("schema/", views.SchemaView.as_view(), name="schema"),
+    # The split view serves its start-up script as a file: no inline script for a CSP to allow.
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+    # Any other path, newlines included: a JSON 404 rather than the pages' HTML one.
+    re_path(r"^[\s\S]*$", views.not_found, name="not-found"),
+]

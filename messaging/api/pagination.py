@@ -1,0 +1,96 @@
+"""Cursor pagination as the contract states it: `{next, previous, results}`, newest first.
+
+A cursor page is one query at any depth (no COUNT, no OFFSET into the history).
+`page_size` defaults to 50 and is capped at 100; one that is not a whole number of at
+least 1 is a 400.
+A cursor the server did not make (bad base64, a position that is not a time) is a
+400 naming `cursor`, never a 500 from the database.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
+from rest_framework import exceptions
+from rest_framework.pagination import CursorPagination
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 100
+
+
+class NewestFirstPagination(CursorPagination):
+    """Ordering must be the selector's, unique through its last key."""
+
+    ordering: tuple[str, ...] = ("-timestamp", "-id")
+    page_size = DEFAULT_PAGE_SIZE
+    page_size_query_param = "page_size"
+    max_page_size = MAX_PAGE_SIZE
+    invalid_cursor_message = "Invalid cursor: use the `next` or `previous` link as it was given."
+
+    def get_page_size(self, request) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        try:
+            size = int(raw)
+        except ValueError:
+            size = 0
+        if size < 1:
+            raise exceptions.ValidationError(
+                {self.page_size_query_param: ["A whole number of at least 1."]}
+            )
+        return min(size, self.max_page_size)
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise self._invalid() from None
+
+    def paginate_queryset(self, queryset, request, view=None) -> list[Any] | None:
+        cursor = self.decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            self._check_position(queryset.model, cursor.position)
+        return super().paginate_queryset(queryset, request, view)
+
+    def _check_position(self, model, position: str) -> None:
+        """The position is compared with a column: it must be a value of that column."""
+        field = model._meta.get_field(self.ordering[0].lstrip("-"))
+        if "\x00" in position:
+            raise self._invalid()
+        try:
+            value = field.to_python(position)
+        except (DjangoValidationError, TypeError, ValueError, OverflowError):
+            raise self._invalid() from None
+        if value is None or (
+            field.get_internal_type() == "DateTimeField" and timezone.is_naive(value)
+        ):
+            raise self._invalid()
+
+    def _invalid(self) -> exceptions.ValidationError:
+        return exceptions.ValidationError({self.cursor_query_param: [self.invalid_cursor_message]})
+
+    def get_schema_operation_parameters(self, view) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1}
+                parameter["description"] = (
+                    f"Results per page: {DEFAULT_PAGE_SIZE} by default; a value above "
+                    f"{MAX_PAGE_SIZE} is capped at {MAX_PAGE_SIZE}."
+                )
+            elif parameter["name"] == self.cursor_query_param:
+                parameter["description"] = (
+                    "Opaque position from a `next` or `previous` link; anything else is a 400."
+                )
+        return parameters
+
+
+class ConversationPagination(NewestFirstPagination):
+    ordering = ("-last_activity", "-id")
+
+
+class NotificationPagination(NewestFirstPagination):
+    ordering = ("-created_at", "-id")

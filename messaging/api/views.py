@@ -1,0 +1,411 @@
+"""The JSON API of ../shared/API.md: interfaces only.
+
+Each view validates its input with a serializer, calls one service or selector and
+presents the result with a serializer. Who may see or change what is decided in the
+core; its refusals become HTTP answers in `exceptions.exception_handler`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import logout
+from django.http import HttpResponse, JsonResponse
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework import generics, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from .. import selectors, services
+from ..cache import cache_conversation_page
+from ..exceptions import NotFound
+from ..models import Message
+from . import serializers as s
+from .pagination import ConversationPagination, NewestFirstPagination, NotificationPagination
+from .schema import BODY_ERRORS, THROTTLE_HEADERS, responses
+from .throttling import AuthRateThrottle, SendRateThrottle, UserRateThrottle
+
+#: Longest username Django stores; a longer path segment names nobody.
+USERNAME_MAX_LENGTH = 150
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+
+
+def _validated(serializer_class: type, data: Any, **kwargs: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+# Accounts --------------------------------------------------------------------
+
+
+class RegisterView(APIView):
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+    throttle_classes = (AuthRateThrottle,)
+
+    @extend_schema(
+        summary="Create an account",
+        request=s.RegisterSerializer,
+        responses=responses(201, s.UserSerializer, *BODY_ERRORS),
+        parameters=THROTTLE_HEADERS,
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        data = _validated(s.RegisterSerializer, request.data)
+        user = services.user_register(**data)
+        return Response(s.UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class TokenView(TokenObtainPairView):
+    serializer_class = s.TokenObtainSerializer
+    throttle_classes = (AuthRateThrottle,)
+
+    @extend_schema(
+        summary="Log in: an access and a refresh token",
+        request=s.TokenObtainSerializer,
+        responses=responses(200, s.TokenPairSerializer, *BODY_ERRORS, 401),
+        parameters=THROTTLE_HEADERS,
+        auth=[],
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().post(request, *args, **kwargs)
+
+
+class TokenRefreshAccessView(TokenRefreshView):
+    serializer_class = s.TokenRefreshInputSerializer
+    throttle_classes = (AuthRateThrottle,)
+
+    @extend_schema(
+        summary="A new access token for a refresh token",
+        request=s.TokenRefreshInputSerializer,
+        responses=responses(200, s.AccessTokenSerializer, *BODY_ERRORS, 401),
+        parameters=THROTTLE_HEADERS,
+        auth=[],
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().post(request, *args, **kwargs)
+
+
+class MeView(APIView):
+    @extend_schema(
+        summary="The caller's account",
+        responses=responses(200, s.UserSerializer, 401),
+        parameters=THROTTLE_HEADERS,
+    )
+    def get(self, request: Request) -> Response:
+        return Response(s.UserSerializer(request.user).data)
+
+    @extend_schema(
+        summary="Delete the account and everything tied to it",
+        description=(
+            "Removes the user, every message they sent or received, the edit history of "
+            "those messages and every notification pointing at them or at the user. A "
+            "wrong password is a 400 and deletes nothing."
+        ),
+        request=s.PasswordSerializer,
+        responses=responses(204, None, *BODY_ERRORS, 401, 403),
+        parameters=THROTTLE_HEADERS,
+    )
+    def delete(self, request: Request) -> Response:
+        data = _validated(s.PasswordSerializer, request.data)
+        services.delete_user(user=request.user, password=data["password"])
+        if isinstance(request.successful_authenticator, SessionAuthentication):
+            logout(request._request)  # the session pointed at the deleted account
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ExportView(APIView):
+    @extend_schema(
+        summary="Everything stored about the caller, as one document",
+        responses=responses(200, s.ExportSerializer, 401),
+        parameters=THROTTLE_HEADERS,
+    )
+    def get(self, request: Request) -> Response:
+        return Response(selectors.user_export(request.user))
+
+
+# Messages --------------------------------------------------------------------
+
+
+class MessageCreateView(APIView):
+    throttle_classes = (UserRateThrottle, SendRateThrottle)
+
+    @extend_schema(
+        summary="Send a message",
+        description=(
+            "With an `Idempotency-Key` header, a retry by the same sender with the same "
+            "key answers the first message (201, the same body) and stores nothing new, "
+            "whatever the retry's body."
+        ),
+        request=s.MessageCreateSerializer,
+        responses=responses(201, s.MessageSerializer, *BODY_ERRORS, 401, 403),
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_KEY_HEADER,
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": services.IDEMPOTENCY_KEY_MAX_LENGTH,
+                },
+                location=OpenApiParameter.HEADER,
+                description="A key of the client's choosing that makes retries safe.",
+            ),
+            *THROTTLE_HEADERS,
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        data = _validated(s.MessageCreateSerializer, request.data)
+        message = services.message_send(
+            sender=request.user,
+            idempotency_key=request.headers.get(IDEMPOTENCY_KEY_HEADER),
+            **data,
+        )
+        return Response(s.MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+
+class MessageDetailView(APIView):
+    @extend_schema(
+        summary="A message (its sender or receiver only)",
+        responses=responses(200, s.MessageSerializer, 401, 404),
+        parameters=THROTTLE_HEADERS,
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        message = selectors.message_get_for_participant(request.user, pk)
+        return Response(s.MessageSerializer(message).data)
+
+    @extend_schema(
+        summary="Edit a message (its sender only)",
+        description="The old text goes to the history; the same text changes nothing.",
+        request=s.MessageEditSerializer,
+        responses=responses(200, s.MessageSerializer, *BODY_ERRORS, 401, 403, 404),
+        parameters=THROTTLE_HEADERS,
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        data = _validated(s.MessageEditSerializer, request.data)
+        message = services.message_edit(user=request.user, message=pk, content=data["content"])
+        return Response(s.MessageSerializer(message).data)
+
+    @extend_schema(
+        summary="Delete a message (its sender only); its replies stay in the thread",
+        responses=responses(204, None, 401, 403, 404),
+        parameters=THROTTLE_HEADERS,
+    )
+    def delete(self, request: Request, pk: int) -> Response:
+        services.message_delete(user=request.user, message=pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MessageHistoryView(APIView):
+    @extend_schema(
+        summary="A message's earlier texts, newest first",
+        responses=responses(200, s.MessageHistorySerializer(many=True), 401, 404),
+        parameters=THROTTLE_HEADERS,
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        history = selectors.history_list(request.user, pk)
+        return Response(s.MessageHistorySerializer(history, many=True).data)
+
+
+class MessageThreadView(APIView):
+    @extend_schema(
+        summary="The whole thread holding a message, as a tree",
+        description=(
+            "The thread's first message, whichever of its messages was asked, with "
+            "nested `replies`, oldest first at every level."
+        ),
+        responses=responses(200, s.ThreadMessageSerializer, 401, 404),
+        parameters=THROTTLE_HEADERS,
+    )
+    def get(self, request: Request, pk: int) -> HttpResponse:
+        root = selectors.thread_get(request.user, pk)
+        return HttpResponse(s.render_thread(root), content_type="application/json")
+
+
+class MessageReadView(APIView):
+    @extend_schema(
+        summary="Mark a message read (its receiver only); idempotent",
+        request=None,
+        responses=responses(204, None, 401, 403, 404),
+        parameters=THROTTLE_HEADERS,
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        services.message_mark_read(user=request.user, message=pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class UnreadListView(generics.ListAPIView):
+    serializer_class = s.MessageSerializer
+    pagination_class = NewestFirstPagination
+
+    def get_queryset(self):
+        return selectors.unread_list(self.request.user)
+
+    @extend_schema(
+        summary="Unread messages received by the caller, newest first",
+        responses=responses(200, s.MessageSerializer(many=True), 400, 401),
+        parameters=THROTTLE_HEADERS,
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class UnreadCountView(APIView):
+    @extend_schema(
+        summary="How many messages the caller has not read",
+        responses=responses(200, s.CountSerializer, 401),
+        parameters=THROTTLE_HEADERS,
+    )
+    def get(self, request: Request) -> Response:
+        return Response({"count": selectors.unread_count(request.user)})
+
+
+# Conversations ---------------------------------------------------------------
+
+
+class PartnerMixin:
+    """Views of one conversation, named by the partner's username in the path."""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        username = kwargs.get("username", "")
+        # Nobody has such a name, and a NUL byte must never reach PostgreSQL.
+        if len(username) > USERNAME_MAX_LENGTH or "\x00" in username:
+            raise NotFound("No such user.")
+
+
+class ConversationListView(generics.ListAPIView):
+    serializer_class = s.ConversationSerializer
+    pagination_class = ConversationPagination
+
+    def get_queryset(self):
+        return selectors.conversation_list(self.request.user)
+
+    @extend_schema(
+        summary="The inbox: one row per partner, newest last message first",
+        responses=responses(200, s.ConversationSerializer(many=True), 400, 401),
+        parameters=THROTTLE_HEADERS,
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+@method_decorator(cache_conversation_page(60), name="get")
+class ConversationMessagesView(PartnerMixin, generics.ListAPIView):
+    """Cached per request (viewer, conversation generation): see `cache_conversation_page`."""
+
+    serializer_class = s.MessageSerializer
+    pagination_class = NewestFirstPagination
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # drf-spectacular reads the model
+            return Message.objects.none()
+        partner = selectors.user_get_by_username(self.kwargs["username"])
+        return selectors.message_list_between(self.request.user, partner)
+
+    @extend_schema(
+        summary="Messages between the caller and `username`, newest first",
+        responses=responses(200, s.MessageSerializer(many=True), 400, 401, 404),
+        parameters=THROTTLE_HEADERS,
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class ConversationReadView(PartnerMixin, APIView):
+    @extend_schema(
+        summary="Mark every message from `username` to the caller read",
+        request=None,
+        responses=responses(204, None, 401, 403, 404),
+        parameters=THROTTLE_HEADERS,
+    )
+    def post(self, request: Request, username: str) -> Response:
+        services.conversation_mark_read(user=request.user, partner=username)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# Notifications ---------------------------------------------------------------
+
+
+class NotificationListView(generics.ListAPIView):
+    serializer_class = s.NotificationSerializer
+    pagination_class = NotificationPagination
+
+    def get_queryset(self):
+        query = _validated(s.NotificationQuerySerializer, self.request.query_params)
+        return selectors.notification_list(self.request.user, unread=query["unread"])
+
+    @extend_schema(
+        summary="The caller's notifications, newest first",
+        parameters=[
+            OpenApiParameter(
+                "unread",
+                OpenApiTypes.BOOL,
+                description="`true`: only unread ones; `false`: only read ones.",
+            ),
+            *THROTTLE_HEADERS,
+        ],
+        responses=responses(200, s.NotificationSerializer(many=True), 400, 401),
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class NotificationUnreadCountView(APIView):
+    @extend_schema(
+        summary="How many notifications the caller has not read",
+        responses=responses(200, s.CountSerializer, 401),
+        parameters=THROTTLE_HEADERS,
+    )
+    def get(self, request: Request) -> Response:
+        return Response({"count": selectors.notification_unread_count(request.user)})
+
+
+class NotificationReadView(APIView):
+    @extend_schema(
+        summary="Mark one of the caller's notifications read",
+        request=None,
+        responses=responses(204, None, 401, 403, 404),
+        parameters=THROTTLE_HEADERS,
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        services.notification_mark_read(user=request.user, notification=pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class NotificationReadAllView(APIView):
+    @extend_schema(
+        summary="Mark all of the caller's notifications read",
+        request=None,
+        responses=responses(204, None, 401, 403),
+        parameters=THROTTLE_HEADERS,
+    )
+    def post(self, request: Request) -> Response:
+        services.notification_mark_all_read(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# Schema and unknown paths ----------------------------------------------------
+
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI document, JSON unless YAML is asked for (`?format=yaml` or `Accept`)."""
+
+    renderer_classes = [
+        *SpectacularAPIView.renderer_classes[2:],
+        *SpectacularAPIView.renderer_classes[:2],
+    ]
+
+
+@csrf_exempt
+def not_found(request, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Any other path under /api/v1/: a JSON 404, as a JSON client expects."""
+    return JsonResponse({"detail": "Not found."}, status=404)
