@@ -1,4 +1,32 @@
-"""Web page routes."""
+"""Web page routes (../shared/API.md, "Web pages"), included at the site's root."""
+
+from django.urls import path
+
+from . import views
 
 app_name = "messaging"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.inbox, name="inbox"),
+    path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/login/", views.login_view, name="login"),
+    path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
+    path("account/", views.account, name="account"),
+    path("account/export/", views.account_export, name="account_export"),
+    path("account/delete/", views.delete_user, name="delete_user"),
+    path("messages/new/", views.compose, name="compose"),
+    path("messages/<int:message_id>/", views.thread, name="thread"),
+    path("messages/<int:message_id>/history/", views.history, name="history"),
+    path("messages/<int:message_id>/edit/", views.message_edit, name="message_edit"),
+    path("messages/<int:message_id>/delete/", views.message_delete, name="message_delete"),
+    path("messages/<int:message_id>/read/", views.message_read, name="message_read"),
+    path("conversations/<str:username>/", views.conversation, name="conversation"),
+    path("conversations/<str:username>/read/", views.conversation_read, name="conversation_read"),
+    path("notifications/", views.notifications, name="notifications"),
+    path("notifications/read-all/", views.notification_read_all, name="notification_read_all"),
+    path(
+        "notifications/<int:notification_id>/read/",
+        views.notification_read,
+        name="notification_read",
+    ),
+    path("live/counts/", views.counts, name="counts"),
+]

@@ -1,0 +1,71 @@
+"""The web pages' forms: they check the shape of the input; the services apply the rules."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import get_user_model
+
+from .models import MAX_CONTENT_LENGTH
+
+User = get_user_model()
+
+
+def _textarea(rows: int, placeholder: str) -> forms.Textarea:
+    return forms.Textarea(attrs={"rows": rows, "placeholder": placeholder})
+
+
+class SignupForm(forms.Form):
+    """`username` and `password`, as the log-in form; `services.user_register` validates them."""
+
+    username = forms.CharField(
+        max_length=150,
+        help_text="Letters, digits and @ . + - _ only.",
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"}),
+    )
+    email = forms.EmailField(
+        required=False,
+        help_text="Optional.",
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    password = forms.CharField(
+        strip=False,
+        help_text="At least 8 characters; not only digits, not a common password.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+
+class MessageForm(forms.Form):
+    """A new message or a reply: the compose form has `receiver` and `content`."""
+
+    receiver = forms.CharField(
+        max_length=150,
+        label="To",
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "none", "placeholder": "username"}
+        ),
+    )
+    content = forms.CharField(
+        label="Message",
+        # Stripping and the length rules are the service's; the form only bounds the size.
+        strip=False,
+        max_length=MAX_CONTENT_LENGTH + 1000,
+        widget=_textarea(3, "Write a message…"),
+    )
+    parent_message = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+
+class EditForm(forms.Form):
+    content = forms.CharField(
+        label="Message",
+        strip=False,
+        max_length=MAX_CONTENT_LENGTH + 1000,
+        widget=_textarea(3, ""),
+    )
+
+
+class DeleteAccountForm(forms.Form):
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )

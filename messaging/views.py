@@ -1,0 +1,553 @@
+"""The web pages: server-rendered HTML over the same services and selectors as the API.
+
+An interface only. Every write is a service call and every read a selector; the
+domain's refusals become HTTP in `domain_errors` (404, 403) or form errors
+(`_apply`). Each form posts to its own URL and redirects back (POST/redirect/GET),
+so every page works without JavaScript; `static/messaging/live.js` adds the live
+updates from the socket on top.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable
+from functools import cached_property, wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages as flash
+from django.contrib.auth import login, logout
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required as django_login_required
+from django.core.exceptions import PermissionDenied as HttpPermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse, reverse_lazy
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from . import cache as cache_keys
+from . import selectors, services
+from .api.throttling import AuthRateThrottle, SendRateThrottle
+from .exceptions import NotFound, PermissionDenied, ValidationError
+from .forms import DeleteAccountForm, EditForm, MessageForm, SignupForm
+
+#: Conversations per inbox page, threads per conversation page, notifications per page.
+INBOX_PAGE_SIZE = 20
+THREADS_PAGE_SIZE = 20
+NOTIFICATIONS_PAGE_SIZE = 30
+#: Replies loaded per thread on a conversation page; the thread page shows them all.
+REPLIES_PER_THREAD = 50
+#: Nesting shown as indentation; deeper replies are listed flat at this depth.
+MAX_DEPTH = 4
+#: A branch with more replies than this under it starts collapsed (<details>).
+COLLAPSE_BRANCH_OVER = 3
+#: A thread's first message shows its newest direct replies; earlier ones fold away.
+ROOT_REPLIES_SHOWN = 3
+
+login_required = django_login_required(login_url=reverse_lazy("messaging:login"))
+
+
+# Errors: the one place domain refusals become HTTP ----------------------------
+
+
+def domain_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """NotFound -> 404 and PermissionDenied -> 403 (the friendly pages); a ValidationError
+    that no form took -> 400."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except NotFound as error:
+            raise Http404(error.message) from None
+        except PermissionDenied as error:
+            raise HttpPermissionDenied(error.message) from None
+        except ValidationError as error:
+            return render(request, "400.html", {"error": error.message}, status=400)
+
+    return wrapped
+
+
+def page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A page of a logged-in person: log-in redirect for anyone else, domain errors mapped."""
+    return login_required(domain_errors(view))
+
+
+def rate_limited(*throttles: type) -> Callable:
+    """POSTs beyond the configured rates get a friendly 429 with `Retry-After`.
+
+    The API's own throttles, so the pages and the API share one budget:
+    RATE_LIMIT_AUTH per IP for sign-up and log-in, RATE_LIMIT_SEND per user for sends.
+    """
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method == "POST":
+                for throttle_class in throttles:
+                    throttle = throttle_class()
+                    if not throttle.allow_request(request, None):
+                        wait = math.ceil(throttle.wait() or 1)
+                        response = render(request, "429.html", {"wait": wait}, status=429)
+                        response["Retry-After"] = str(wait)
+                        return response
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+_FAILED = object()
+
+
+def _apply(form, action: Callable[..., Any], **kwargs: Any) -> Any:
+    """Run a service for a valid form; its ValidationError becomes the form's error."""
+    try:
+        return action(**kwargs)
+    except ValidationError as error:
+        form.add_error(error.field if error.field in form.fields else None, error.message)
+        return _FAILED
+
+
+def _is_fetch(request: HttpRequest) -> bool:
+    """A request from the pages' own script, which wants no redirect."""
+    return request.headers.get("X-Requested-With") == "fetch"
+
+
+def _next_or(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return default
+
+
+def _conversation_url(username: str, message_id: int | None = None) -> str:
+    url = reverse("messaging:conversation", args=[username])
+    return f"{url}#m{message_id}" if message_id else url
+
+
+def _partner_name(user, message) -> str:
+    partner = message.receiver if message.sender_id == user.pk else message.sender
+    return partner.username
+
+
+# Accounts ---------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@rate_limited(AuthRateThrottle)
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("messaging:inbox")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = _apply(form, services.user_register, **form.cleaned_data)
+        if user is not _FAILED:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            flash.success(request, f"Welcome, {user.username}! Start a conversation below.")
+            return redirect("messaging:inbox")
+    return render(request, "messaging/signup.html", {"form": form})
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "messaging/login.html"
+    redirect_authenticated_user = True
+
+
+login_view = rate_limited(AuthRateThrottle)(LoginView.as_view())
+
+
+class LogoutView(auth_views.LogoutView):
+    next_page = reverse_lazy("messaging:login")
+
+
+@page
+@require_GET
+def account(request: HttpRequest) -> HttpResponse:
+    summary = selectors.user_data_summary(request.user)
+    return render(request, "messaging/account.html", {"summary": summary})
+
+
+@page
+@require_GET
+def account_export(request: HttpRequest) -> HttpResponse:
+    """Everything stored about the person, as the API's export document, to download."""
+    response = JsonResponse(selectors.user_export(request.user), json_dumps_params={"indent": 2})
+    stamp = timezone.now().strftime("%Y%m%d")
+    response["Content-Disposition"] = (
+        f'attachment; filename="messaging-export-{request.user.pk}-{stamp}.json"'
+    )
+    add_never_cache_headers(response)
+    return response
+
+
+@page
+@require_http_methods(["GET", "HEAD", "POST"])
+def delete_user(request: HttpRequest) -> HttpResponse:
+    """Delete my account: first what will go (counts), then the password, then everything."""
+    form = DeleteAccountForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = request.user
+        done = _apply(form, services.delete_user, user=user, password=form.cleaned_data["password"])
+        if done is not _FAILED:
+            logout(request)
+            flash.success(request, "Your account and everything tied to it have been deleted.")
+            return redirect("messaging:login")
+    summary = selectors.user_data_summary(request.user)
+    return render(request, "messaging/account_delete.html", {"form": form, "summary": summary})
+
+
+# Inbox and sending --------------------------------------------------------------
+
+
+@page
+@require_GET
+def inbox(request: HttpRequest) -> HttpResponse:
+    paginator = Paginator(selectors.conversation_list(request.user), INBOX_PAGE_SIZE)
+    conversations = paginator.get_page(request.GET.get("page"))
+    return render(
+        request,
+        "messaging/inbox.html",
+        {"conversations": conversations, "form": MessageForm(auto_id="compose-%s")},
+    )
+
+
+def _send(request: HttpRequest, form: MessageForm) -> Any:
+    data = form.cleaned_data
+    return _apply(
+        form,
+        services.message_send,
+        sender=request.user,
+        receiver=data["receiver"].strip(),
+        content=data["content"],
+        parent_message=data.get("parent_message"),
+    )
+
+
+@page
+@require_http_methods(["GET", "HEAD", "POST"])
+@rate_limited(SendRateThrottle)
+def compose(request: HttpRequest) -> HttpResponse:
+    """A new message to anyone (the inbox's form posts here too)."""
+    form = MessageForm(
+        request.POST or None, initial={"receiver": request.GET.get("to", "")}, auto_id="compose-%s"
+    )
+    if request.method == "POST" and form.is_valid():
+        message = _send(request, form)
+        if message is not _FAILED:
+            return redirect(_conversation_url(message.receiver.username, message.pk))
+    return render(request, "messaging/compose.html", {"form": form})
+
+
+# The conversation page ----------------------------------------------------------
+
+
+class ThreadPage:
+    """A conversation page's threads, loaded only when the template's fragment cache misses."""
+
+    def __init__(self, user, partner, number: Any) -> None:
+        self.user, self.partner, self.number = user, partner, number
+
+    @cached_property
+    def page(self):
+        roots = selectors.conversation_thread_roots(self.user, self.partner)
+        page = Paginator(roots, THREADS_PAGE_SIZE).get_page(self.number)
+        trees = selectors.thread_trees(list(page.object_list), limit=REPLIES_PER_THREAD)
+        page.object_list = [shape_thread(root, self.user) for root in trees]
+        return page
+
+
+def shape_thread(root, viewer, *, highlight: int | None = None):
+    """Decide how a thread tree is shown: indentation depth, flattened deep replies,
+    collapsed long branches (kept open when they hold something new or highlighted).
+
+    Presentation only; works on what a selector loaded, without queries or recursion.
+    """
+    root.depth, root.reply_to = 0, None
+    order = [root]
+    for node in order:  # parents before children
+        if node.depth == MAX_DEPTH:
+            node.replies_list = _flatten(node)
+        for child in node.replies_list:
+            child.depth = node.depth + 1
+            child.__dict__.setdefault("reply_to", None)
+            order.append(child)
+    for node in reversed(order):
+        node.is_new = node.receiver_id == viewer.pk and not node.read
+        node.is_highlighted = node.pk == highlight
+        node.descendant_count = sum(1 + child.descendant_count for child in node.replies_list)
+        node.holds_attention = any(
+            child.is_new or child.is_highlighted or child.holds_attention
+            for child in node.replies_list
+        )
+        node.mine = node.sender_id == viewer.pk
+        hidden_count = 0
+        if node.depth == 0 and len(node.replies_list) > ROOT_REPLIES_SHOWN + 1:
+            hidden_count = len(node.replies_list) - ROOT_REPLIES_SHOWN
+        node.replies_folded = node.replies_list[:hidden_count]
+        node.replies_shown = node.replies_list[hidden_count:]
+        node.fold_open = any(
+            child.is_new or child.is_highlighted or child.holds_attention
+            for child in node.replies_folded
+        )
+        node.collapsed = node.depth > 0 and node.descendant_count > COLLAPSE_BRANCH_OVER
+    return root
+
+
+def _flatten(node) -> list:
+    """Every descendant of `node`, oldest first, each naming the message it answers."""
+    flat, stack = [], [(child, None) for child in reversed(node.replies_list)]
+    while stack:
+        child, parent = stack.pop()
+        child.reply_to = parent
+        flat.append(child)
+        grandchildren, child.replies_list = child.replies_list, []
+        stack.extend((grandchild, child) for grandchild in reversed(grandchildren))
+    return sorted(flat, key=lambda message: (message.timestamp, message.pk))
+
+
+def _conversation_context(request: HttpRequest, partner, form: MessageForm) -> dict[str, Any]:
+    user = request.user
+    csrf_cookie = request.COOKIES.get(settings.CSRF_COOKIE_NAME)
+    return {
+        "partner": partner,
+        "threads": ThreadPage(user, partner, request.GET.get("page")),
+        "form": form,
+        "page_number": request.GET.get("page") or "1",
+        "max_depth": MAX_DEPTH,
+        # The threads fragment is cached per viewer and conversation generation (never
+        # shared, never stale) and per CSRF cookie (its forms carry the token); without
+        # a cookie yet, the token is new and the fragment is not cached.
+        "fragment_cacheable": bool(csrf_cookie),
+        "generation": cache_keys.conversation_generation(user.pk, partner.pk),
+        "csrf_key": cache_keys.hashed(csrf_cookie or ""),
+    }
+
+
+def _conversation_partner(request: HttpRequest, username: str):
+    partner = selectors.user_get_by_username(username)
+    if partner.pk == request.user.pk:
+        raise NotFound("There is no conversation with yourself.")
+    return partner
+
+
+def _conversation_show(request: HttpRequest, username: str) -> HttpResponse:
+    partner = _conversation_partner(request, username)
+    form = MessageForm(initial={"receiver": partner.username}, auto_id="compose-%s")
+    response = render(
+        request, "messaging/conversation.html", _conversation_context(request, partner, form)
+    )
+    # Seen: one UPDATE after rendering, so the page still marks what was new. The
+    # conversation's generation moves on commit, so the next view misses the cache
+    # (the page cache and the fragments) and shows them read.
+    services.conversation_mark_read(user=request.user, partner=partner)
+    return response
+
+
+_conversation_cached = cache_keys.cache_conversation_page(60, vary_on_csrf=True, vary_on_user=True)(
+    _conversation_show
+)
+
+
+@page
+@require_http_methods(["GET", "HEAD", "POST"])
+@rate_limited(SendRateThrottle)
+def conversation(request: HttpRequest, username: str) -> HttpResponse:
+    """GET: the threads with `username`, newest first. POST: send to them (compose or reply)."""
+    if request.method == "POST":
+        return _conversation_send(request, username)
+    if settings.CSRF_COOKIE_NAME not in request.COOKIES:
+        # A first visit without a CSRF cookie gets a new token: nothing to cache it under.
+        response = _conversation_show(request, username=username)
+        add_never_cache_headers(response)
+        return response
+    return _conversation_cached(request, username=username)
+
+
+def _conversation_send(request: HttpRequest, username: str) -> HttpResponse:
+    partner = _conversation_partner(request, username)
+    data = request.POST.copy()
+    data.setdefault("receiver", partner.username)  # this page's partner unless said otherwise
+    form = MessageForm(data, auto_id="compose-%s")
+    if form.is_valid():
+        message = _send(request, form)
+        if message is not _FAILED:
+            if _is_fetch(request):
+                return JsonResponse({"id": message.pk}, status=201)
+            back = _next_or(request, reverse("messaging:conversation", args=[username]))
+            if message.receiver_id != partner.pk:
+                back = reverse("messaging:conversation", args=[message.receiver.username])
+            return redirect(f"{back.split('#')[0]}#m{message.pk}")
+    context = _conversation_context(request, partner, form)
+    context["fragment_cacheable"] = False
+    response = render(request, "messaging/conversation.html", context, status=400)
+    add_never_cache_headers(response)
+    return response
+
+
+@page
+@require_POST
+def conversation_read(request: HttpRequest, username: str) -> HttpResponse:
+    services.conversation_mark_read(user=request.user, partner=username)
+    if _is_fetch(request):
+        return HttpResponse(status=204)
+    return redirect(_next_or(request, _conversation_url(username)))
+
+
+# One message --------------------------------------------------------------------
+
+
+@page
+@require_GET
+def thread(request: HttpRequest, message_id: int) -> HttpResponse:
+    """The whole thread holding the message, the message highlighted (notifications link here)."""
+    root = selectors.thread_get(request.user, message_id)
+    shape_thread(root, request.user, highlight=message_id)
+    partner = root.receiver if root.sender_id == request.user.pk else root.sender
+    response = render(
+        request,
+        "messaging/thread.html",
+        {"root": root, "partner": partner, "highlight": message_id},
+    )
+    target = _find(root, message_id)
+    if target is not None and target.is_new:
+        services.message_mark_read(user=request.user, message=target.pk)
+    if request.GET.get("notification"):
+        # Opened from a notification: that notification is read now (if it is the viewer's).
+        with contextlib.suppress(NotFound):
+            services.notification_mark_read(
+                user=request.user, notification=request.GET["notification"]
+            )
+    return response
+
+
+def _find(root, message_id: int):
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.pk == message_id:
+            return node
+        stack.extend(node.replies_list)
+    return None
+
+
+@page
+@require_GET
+def history(request: HttpRequest, message_id: int) -> HttpResponse:
+    """The texts a message had before its edits, newest first (the "edited" mark's target)."""
+    message = selectors.message_get_for_participant(request.user, message_id)
+    entries = selectors.history_list(request.user, message_id)
+    return render(
+        request,
+        "messaging/history.html",
+        {
+            "message": message,
+            "entries": entries,
+            "partner_name": _partner_name(request.user, message),
+        },
+    )
+
+
+@page
+@require_http_methods(["GET", "HEAD", "POST"])
+def message_edit(request: HttpRequest, message_id: int) -> HttpResponse:
+    message = selectors.message_get_for_sender(request.user, message_id)
+    form = EditForm(request.POST or None, initial={"content": message.content})
+    if request.method == "POST" and form.is_valid():
+        edited = _apply(
+            form,
+            services.message_edit,
+            user=request.user,
+            message=message.pk,
+            content=form.cleaned_data["content"],
+        )
+        if edited is not _FAILED:
+            if _is_fetch(request):
+                return JsonResponse({"id": edited.pk, "content": edited.content})
+            default = _conversation_url(_partner_name(request.user, message), message.pk)
+            return redirect(_next_or(request, default))
+    status = 400 if form.is_bound else 200
+    return render(
+        request,
+        "messaging/message_edit.html",
+        {"form": form, "message": message, "next": _next_or(request, "")},
+        status=status,
+    )
+
+
+@page
+@require_POST
+def message_delete(request: HttpRequest, message_id: int) -> HttpResponse:
+    message = selectors.message_get_for_participant(request.user, message_id)
+    services.message_delete(user=request.user, message=message.pk)
+    if _is_fetch(request):
+        return HttpResponse(status=204)
+    return redirect(_next_or(request, _conversation_url(_partner_name(request.user, message))))
+
+
+@page
+@require_POST
+def message_read(request: HttpRequest, message_id: int) -> HttpResponse:
+    services.message_mark_read(user=request.user, message=message_id)
+    if _is_fetch(request):
+        return HttpResponse(status=204)
+    return redirect(_next_or(request, reverse("messaging:thread", args=[message_id])))
+
+
+# Notifications ------------------------------------------------------------------
+
+
+@page
+@require_GET
+def notifications(request: HttpRequest) -> HttpResponse:
+    only_unread = request.GET.get("unread") == "1"
+    queryset = selectors.notification_list(request.user, unread=True if only_unread else None)
+    notes = Paginator(queryset, NOTIFICATIONS_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request, "messaging/notifications.html", {"notes": notes, "only_unread": only_unread}
+    )
+
+
+@page
+@require_POST
+def notification_read(request: HttpRequest, notification_id: int) -> HttpResponse:
+    services.notification_mark_read(user=request.user, notification=notification_id)
+    if _is_fetch(request):
+        return HttpResponse(status=204)
+    return redirect(_next_or(request, reverse("messaging:notifications")))
+
+
+@page
+@require_POST
+def notification_read_all(request: HttpRequest) -> HttpResponse:
+    changed = services.notification_mark_all_read(user=request.user)
+    if _is_fetch(request):
+        return HttpResponse(status=204)
+    if changed:
+        flash.success(request, f"Marked {changed} notification{'s' if changed != 1 else ''} read.")
+    return redirect(_next_or(request, reverse("messaging:notifications")))
+
+
+# Live support -------------------------------------------------------------------
+
+
+@page
+@require_GET
+def counts(request: HttpRequest) -> HttpResponse:
+    """The header's badges, for the pages' script to catch up after a socket drop."""
+    response = JsonResponse(
+        {
+            "notifications": selectors.notification_unread_count(request.user),
+            "messages": selectors.unread_count(request.user),
+        }
+    )
+    add_never_cache_headers(response)
+    return response
