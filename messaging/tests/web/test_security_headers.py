@@ -2,7 +2,7 @@
 
 import pytest
 
-PAGES = ["/accounts/login/", "/accounts/signup/", "/api/v1/docs/", "/healthz"]
+PAGES = ["/accounts/login/", "/accounts/signup/", "/healthz", "/api/v1/schema/"]
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -40,3 +40,10 @@ def test_pages_load_no_inline_script_or_style(client, django_user_model):
         assert "style=" not in html
         for tag in html.split("<script")[1:]:
             assert tag.split(">", 1)[0].strip().startswith("src=") or " src=" in tag.split(">")[0]
+
+
+def test_api_docs_allow_inline_styles_but_only_our_scripts(client, db):
+    policy = client.get("/api/v1/docs/")["Content-Security-Policy"]
+
+    assert "style-src 'self' 'unsafe-inline'" in policy
+    assert "script-src 'self';" in policy + ";"
