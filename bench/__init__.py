@@ -1,0 +1,1 @@
+"""Benchmarks behind `make bench`: dataset presets, a production-shaped server, wrk load."""
