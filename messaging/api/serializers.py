@@ -272,14 +272,14 @@ class ConversationSerializer(serializers.Serializer):
     """An inbox row; `last_message.reply_count` comes from the selector's annotation."""
 
     partner = serializers.CharField(source="partner.username", read_only=True)
-    last_message = serializers.SerializerMethodField()
+    # Declared once: a serializer built per row rebuilt its fields every time and was
+    # most of the inbox's CPU (docs/benchmarks.md).
+    last_message = MessageSerializer(read_only=True)
     unread_count = serializers.IntegerField(read_only=True, min_value=0)
 
-    @extend_schema_field(MessageSerializer)
-    def get_last_message(self, conversation) -> dict[str, Any]:
-        message = conversation.last_message
-        message.reply_count = conversation.last_message_reply_count
-        return MessageSerializer(message, context=self.context).data
+    def to_representation(self, conversation) -> dict[str, Any]:
+        conversation.last_message.reply_count = conversation.last_message_reply_count
+        return super().to_representation(conversation)
 
 
 # Notifications ---------------------------------------------------------------
@@ -344,6 +344,15 @@ def render_thread(root: Message) -> bytes:
     a `replies` list, rendered exactly as DRF's JSONRenderer renders any answer.
     """
     renderer = JSONRenderer()
+    nodes: list[Message] = []
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        nodes.append(node)
+        pending.extend(node.replies_list)
+    # One serializer for every node: building one per node was most of the CPU.
+    serialized = MessageSerializer(nodes, many=True).data
+    data = dict(zip((node.pk for node in nodes), serialized, strict=True))
     out: list[bytes] = []
     stack: list[Message | bytes] = [root]
     while stack:
@@ -351,7 +360,7 @@ def render_thread(root: Message) -> bytes:
         if isinstance(item, bytes):
             out.append(item)
             continue
-        node = renderer.render(MessageSerializer(item).data)
+        node = renderer.render(data[item.pk])
         out.append(node[:-1] + b',"replies":[')
         stack.append(b"]}")
         for index, child in reversed(list(enumerate(item.replies_list))):
