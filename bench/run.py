@@ -86,10 +86,11 @@ def drop_database(name: str) -> None:
         conn.execute(DROP.format(sql.Identifier(name)))
 
 
-def stack_env(preset: str, key_prefix: str, conn_max_age: int) -> dict[str, str]:
+def stack_env(preset: str, key_prefix: str, conn_max_age: int, pool: int) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DB_CONN_MAX_AGE=str(conn_max_age),
+        DB_POOL_MAX_SIZE=str(pool),
         DJANGO_SETTINGS_MODULE="bench.settings",
         DATABASE_URL=f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{database_name(preset)}",
         REDIS_URL=REDIS_URL,
@@ -460,7 +461,7 @@ def prepare_preset(preset: str, args: argparse.Namespace, run_id: str) -> Prepar
     work.mkdir(parents=True, exist_ok=True)
     logfile = work / "log.txt"
     key_prefix = f"bench-{run_id}-{preset}"
-    env = stack_env(preset, key_prefix, args.conn_max_age)
+    env = stack_env(preset, key_prefix, args.conn_max_age, args.pool)
     database = database_name(preset)
     manifest_path = work / "manifest.json"
     timings: dict[str, float] = {}
@@ -635,6 +636,7 @@ def preset_result(p: Prepared, args: argparse.Namespace) -> dict[str, Any]:
         "ws": p.ws,
         "timings": p.timings,
         "conn_max_age": args.conn_max_age,
+        "db_pool_max_size": args.pool,
     }
 
 
@@ -725,7 +727,14 @@ def main(argv: list[str] | None = None) -> int:
         "--conn-max-age",
         type=int,
         default=0,
-        help="DB_CONN_MAX_AGE for the server (0: a connection per request; see the docs)",
+        help="DB_CONN_MAX_AGE for the server when --pool is 0 (see the docs)",
+    )
+    parser.add_argument(
+        "--pool",
+        type=int,
+        default=8,
+        help="DB_POOL_MAX_SIZE per server process: psycopg's pool, as production runs "
+        "(0: no pool, a connection per request unless --conn-max-age)",
     )
     parser.add_argument(
         "--quiet-load",

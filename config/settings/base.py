@@ -87,13 +87,23 @@ TEMPLATES = [
     },
 ]
 
+# Under ASGI every request runs in a thread of its own, so persistent connections
+# (CONN_MAX_AGE > 0) pile up one per thread until PostgreSQL refuses more: the
+# default opens one per request, and DB_POOL_MAX_SIZE switches to psycopg's pool.
+DB_POOL_MAX_SIZE = int(env("DB_POOL_MAX_SIZE", "0"))
 DATABASES = {
     "default": dj_database_url.parse(
         env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=int(env("DB_CONN_MAX_AGE", "60")),
+        conn_max_age=0 if DB_POOL_MAX_SIZE else int(env("DB_CONN_MAX_AGE", "0")),
         conn_health_checks=True,
     )
 }
+if DB_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DB_POOL_MAX_SIZE,
+        "timeout": 10,
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers proceed during a write; the timeout rides out short write locks.
     DATABASES["default"]["OPTIONS"] = {
