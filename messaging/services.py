@@ -179,23 +179,25 @@ def message_send(
         message.clean()
     except DjangoValidationError as error:
         raise _model_errors(error) from None
-    if idempotency_key is None:
-        message.save(force_insert=True)
-    else:
-        try:
-            with transaction.atomic():
-                message.save(force_insert=True)
-        except IntegrityError:
-            # A concurrent retry with the same key won the race: answer its message.
-            earlier = _message_for_idempotency_key(sender, idempotency_key)
-            if earlier is None:
-                raise
-            return earlier
+    try:
+        # A savepoint only where a concurrent retry may collide on the key.
+        with transaction.atomic(savepoint=idempotency_key is not None):
+            # Scheduled before the save, so the receiver hears of the message before the
+            # notification that the save's post_save signal schedules.
+            realtime.publish_on_commit(
+                receiver.pk, "message.created", lambda: realtime.message_payload(message)
+            )
+            message.save(force_insert=True)
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        # A concurrent retry with the same key won the race: answer its message.
+        earlier = _message_for_idempotency_key(sender, idempotency_key)
+        if earlier is None:
+            raise
+        return earlier
     message.reply_count = 0
     _conversations_record(message)
-    realtime.publish_on_commit(
-        receiver.pk, "message.created", lambda: realtime.message_payload(message)
-    )
     return message
 
 

@@ -188,6 +188,17 @@ async def test_message_created_reaches_the_receiver_as_the_api_shows_it(alice, b
     await socket.disconnect()
 
 
+async def test_the_message_arrives_before_its_notification(alice, bob):
+    socket = await open_socket(bob)
+
+    for content in ("first", "second"):
+        await send(sender=alice, receiver=bob, content=content)
+
+    order = [(await socket.receive_json_from(timeout=WITHIN))["type"] for _ in range(4)]
+    assert order == ["message.created", "notification.created"] * 2
+    await socket.disconnect()
+
+
 async def test_a_reply_arrives_with_its_place_in_the_thread(alice, bob):
     first = await send(sender=alice, receiver=bob, content="first")
     socket = await open_socket(alice)
