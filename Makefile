@@ -43,7 +43,7 @@ test-browser: install ## Browser tests in real Chromium (installs Debian's chrom
 	@command -v chromium >/dev/null || { echo "installing Debian's chromium"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || { echo "error: chromium is not installed and could not be installed (apt-get install chromium)"; exit 1; }; }
-	$(RUN) pytest -q -m browser messaging/tests/browser; status=$$?; [ $$status -eq 5 ] && exit 0 || exit $$status
+	$(RUN) pytest -q -m browser messaging/tests/browser
 
 lint: install ## ruff lint and format check
 	$(RUN) ruff check .
