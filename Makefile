@@ -9,7 +9,7 @@ VENV := .venv
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help install run serve migrate seed test test-fast test-browser lint format bench schema clean
+.PHONY: help install run serve migrate seed test test-fast test-browser lint format bench bench-perf bench-faults bench-load schema clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -56,8 +56,16 @@ format: install ## Apply ruff's formatting and fixes
 schema: install ## Validate the OpenAPI schema
 	$(RUN) python manage.py spectacular --validate --fail-on-warn --file /dev/null
 
-bench: install ## Benchmarks on PostgreSQL + Redis (see docs/benchmarks.md)
+bench: bench-perf bench-faults bench-load ## All three benchmark runs below
+
+bench-perf: install ## Throughput and latency at two data sizes, sockets (docs/benchmarks.md)
 	$(RUN) python -m bench.run
+
+bench-faults: install ## Redis and PostgreSQL outages under traffic (docs/hardening.md)
+	$(RUN) python -m bench.faults
+
+bench-load: install ## Three minutes of mixed traffic, then every message accounted for
+	$(RUN) python -m bench.load --duration 180
 
 clean: ## Remove the environment, local database and caches
 	rm -rf $(VENV) .tools var db.sqlite3 staticfiles .pytest_cache .ruff_cache
