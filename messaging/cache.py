@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
@@ -69,7 +69,7 @@ def generations(*keys: str) -> list[int]:
     """The current generation for each key, creating missing ones.
 
     Each is folded with the cache-wide epoch, which moves when a bump was lost
-    to an outage (see `_bump_pending`): then every earlier entry is unreachable.
+    to an outage (see `bump_pending`): then every earlier entry is unreachable.
     """
     if _lost_bumps.is_set():
         _move_epoch()
@@ -107,7 +107,12 @@ _pending = threading.local()
 _lost_bumps = threading.Event()
 
 
-def _bump_pending() -> None:
+def bump_pending() -> None:
+    """Bump now what this thread's committed transactions invalidated (`invalidate`).
+
+    Runs on commit; whatever announces a change to clients after a commit (the live
+    events) calls it first, so a client that re-reads at once never reads a stale entry.
+    """
     keys: set[str] = getattr(_pending, "keys", set())
     _pending.keys = set()
     if _lost_bumps.is_set():
@@ -148,12 +153,27 @@ def invalidate(*, users: Iterable[int] = (), conversations: Iterable[tuple[int, 
     transaction that rolls back are bumped with the next commit: a spare
     invalidation is harmless.
     """
-    keys = getattr(_pending, "keys", None)
-    if keys is None:
-        keys = _pending.keys = set()
-    keys.update(user_generation_key(user_id) for user_id in users)
-    keys.update(conversation_generation_key(a, b) for a, b in conversations)
-    transaction.on_commit(_bump_pending)
+    _gather(
+        *(user_generation_key(user_id) for user_id in users),
+        *(conversation_generation_key(a, b) for a, b in conversations),
+    )
+
+
+def invalidate_all() -> None:
+    """Make every entry cached so far unreachable once the transaction commits.
+
+    For writes too wide to name whom they touch (a bulk import that sends no signals):
+    one bump of the epoch that every generation is folded with.
+    """
+    _gather(EPOCH_KEY)
+
+
+def _gather(*keys: str) -> None:
+    pending = getattr(_pending, "keys", None)
+    if pending is None:
+        pending = _pending.keys = set()
+    pending.update(keys)
+    transaction.on_commit(bump_pending)
 
 
 # Values ----------------------------------------------------------------------
@@ -184,8 +204,9 @@ def notification_unread_count_key(user_id: int) -> str:
     return _key("notification-unread-count", user_id, f"g{user_generation(user_id)}")
 
 
-def inbox_page_key(user_id: int, page: Any, page_size: Any) -> str:
-    return _key("inbox", user_id, f"g{user_generation(user_id)}", hashed(f"{page}:{page_size}"))
+def inbox_page_key(user_id: int, url: str) -> str:
+    """One page of a user's inbox as served at `url` (cursor and page size included)."""
+    return _key("inbox", user_id, f"g{user_generation(user_id)}", hashed(url))
 
 
 # Whole responses -------------------------------------------------------------
@@ -200,6 +221,25 @@ def conversation_page_key_prefix(user_id: int, partner_id: int, *extra: str) -> 
     """
     generation = conversation_generation(user_id, partner_id)
     return _key("page", "conversation", user_id, partner_id, f"g{generation}", *extra)
+
+
+def conversation_threads_key(user_id: int, partner_id: int, *, path: str, csrf_cookie: str) -> str:
+    """What the `{% cache %}` fragment of a conversation page's threads varies on.
+
+    The viewer, the conversation's generation, and (hashed) the page's path and the
+    CSRF cookie, both of which its forms carry. The template tag hashes it once more
+    into its own key; building it here puts the schema version in it like in every key.
+    """
+    generation = conversation_generation(user_id, partner_id)
+    return _key(
+        "fragment",
+        "conversation-threads",
+        user_id,
+        partner_id,
+        f"g{generation}",
+        hashed(path),
+        hashed(csrf_cookie),
+    )
 
 
 def cache_conversation_page(

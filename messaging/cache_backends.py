@@ -4,7 +4,8 @@ Every page, count and generation the product caches can be rebuilt from the
 database, so when Redis is unreachable the cache answers like an empty one
 (reads miss, writes are dropped) and the request is served from the database.
 After a failure the cache stays out of the way for `RETRY_AFTER` seconds, so a
-dead server costs one connection timeout per process and period, not one per call.
+dead server costs one connection timeout per backend instance (Django makes one per
+thread) and period, not one per call.
 """
 
 from __future__ import annotations

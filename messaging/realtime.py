@@ -8,6 +8,7 @@ never the write: clients catch up through the API.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +17,12 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from . import cache
+
 logger = logging.getLogger(__name__)
+
+#: Seconds a publish may take before the event is given up (and logged).
+PUBLISH_TIMEOUT = 2.0
 
 #: The consumer method that handles pushed events (`type` on the channel layer).
 EVENT_HANDLER = "event.push"
@@ -32,8 +38,14 @@ def _group_send(user_id: int, payload: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+
+    async def send() -> None:
+        # Bounded: a Redis that hangs (rather than refuses) must not hold the request
+        # that committed the write; the event is lost, the write is not.
+        await asyncio.wait_for(layer.group_send(user_group(user_id), payload), PUBLISH_TIMEOUT)
+
     try:
-        async_to_sync(layer.group_send)(user_group(user_id), payload)
+        async_to_sync(send)()
     except Exception:
         logger.warning(
             "channel layer unavailable: %s to user %s", payload["type"], user_id, exc_info=True
@@ -49,7 +61,13 @@ def publish_on_commit(user_id: int, event_type: str, build: Callable[[], dict[st
 
     The payload is built after the commit, so it shows what was committed.
     """
-    transaction.on_commit(lambda: publish(user_id, event_type, build()))
+
+    def send() -> None:
+        # A client re-reads as soon as it hears: the caches' generations move first.
+        cache.bump_pending()
+        publish(user_id, event_type, build())
+
+    transaction.on_commit(send)
 
 
 def revoke_on_commit(user_id: int) -> None:

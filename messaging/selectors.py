@@ -38,10 +38,16 @@ def messages_with_people() -> QuerySet[Message]:
 # Users -----------------------------------------------------------------------
 
 
-def user_get_by_username(username: str) -> Any:
+def user_get_by_username(username: str, *, viewer=None) -> Any:
+    """The user named `username`, else NotFound. With `viewer`, the same query also
+    answers `blocks_them` and `blocked_by_them` (see `block_flags`) for the viewer."""
+    if not isinstance(username, str) or "\x00" in username:
+        # Nobody has such a name, and PostgreSQL refuses a NUL in a query.
+        raise NotFound("No such user.")
+    users = User.objects.all() if viewer is None else User.objects.annotate(**block_flags(viewer))
     try:
-        return User.objects.get(username=username)
-    except (User.DoesNotExist, ValueError, TypeError):
+        return users.get(username=username)
+    except (User.DoesNotExist, ValueError, TypeError):  # ValueError: an unpaired surrogate
         raise NotFound("No such user.") from None
 
 
@@ -61,6 +67,18 @@ def block_flags(user) -> dict[str, Exists]:
 def blocked_list(user) -> QuerySet:
     """The people `user` has blocked, by name."""
     return User.objects.filter(blocked_by=getattr(user, "pk", user)).order_by("username")
+
+
+def block_list(user) -> QuerySet:
+    """The blocks `user` made, most recent first: rows of the relation, `.user` the
+    blocked person (one query; the row's id orders them, as the relation has no time)."""
+    blocks = MessagingProfile.blocked.through.objects
+    return (
+        blocks.filter(messagingprofile_id=getattr(user, "pk", user))
+        .select_related("user")
+        .only("id", "user__id", "user__username")
+        .order_by("-id")
+    )
 
 
 def is_blocked(user, other) -> bool:

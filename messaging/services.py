@@ -541,7 +541,9 @@ def user_register(*, username: str, password: str, email: str = "") -> Any:
         if hasattr(error, "error_dict"):
             raise _model_errors(error) from None
         raise ValidationError(error.messages[0], field="password") from None
-    if User.objects.filter(username__iexact=username).exists():
+    # The name as stored: `full_clean` normalized it (NFKC), so fullwidth letters typed
+    # in place of "alice" are checked, and refused, as "alice".
+    if User.objects.filter(username__iexact=user.username).exists():
         raise taken
     user.set_password(password)
     try:

@@ -21,6 +21,8 @@ urlpatterns = [
     path("messages/<int:message_id>/read/", views.message_read, name="message_read"),
     path("conversations/<str:username>/", views.conversation, name="conversation"),
     path("conversations/<str:username>/read/", views.conversation_read, name="conversation_read"),
+    path("people/<str:username>/block/", views.block, name="block"),
+    path("people/<str:username>/unblock/", views.unblock, name="unblock"),
     path("notifications/", views.notifications, name="notifications"),
     path("notifications/read-all/", views.notification_read_all, name="notification_read_all"),
     path(

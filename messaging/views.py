@@ -40,6 +40,8 @@ from .forms import DeleteAccountForm, EditForm, MessageForm, SignupForm
 INBOX_PAGE_SIZE = 20
 THREADS_PAGE_SIZE = 20
 NOTIFICATIONS_PAGE_SIZE = 30
+#: Blocked people per page of the account page.
+BLOCKED_PAGE_SIZE = 50
 #: Replies loaded per thread on a conversation page; the thread page shows them all.
 REPLIES_PER_THREAD = 50
 #: Nesting shown as indentation; deeper replies are listed flat at this depth.
@@ -115,6 +117,12 @@ def _apply(form, action: Callable[..., Any], **kwargs: Any) -> Any:
         return _FAILED
 
 
+def _posted(request: HttpRequest) -> Any:
+    """A form's data on POST, else None (unbound). Not `request.POST or None`: an empty
+    POST must bind the form, so that it answers with its "required" errors."""
+    return request.POST if request.method == "POST" else None
+
+
 def _is_fetch(request: HttpRequest) -> bool:
     """A request from the pages' own script, which wants no redirect."""
     return request.headers.get("X-Requested-With") == "fetch"
@@ -122,7 +130,9 @@ def _is_fetch(request: HttpRequest) -> bool:
 
 def _next_or(request: HttpRequest, default: str) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(
+    # A path of this site only: `redirect()` reads anything else without a "/" or a "."
+    # ("0", "inbox") as a view name, and an unknown one is a server error.
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return target
@@ -147,7 +157,7 @@ def _partner_name(user, message) -> str:
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("messaging:inbox")
-    form = SignupForm(request.POST or None)
+    form = SignupForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         user = _apply(form, services.user_register, **form.cleaned_data)
         if user is not _FAILED:
@@ -173,7 +183,9 @@ class LogoutView(auth_views.LogoutView):
 @require_GET
 def account(request: HttpRequest) -> HttpResponse:
     summary = selectors.user_data_summary(request.user)
-    return render(request, "messaging/account.html", {"summary": summary})
+    paginator = Paginator(selectors.block_list(request.user), BLOCKED_PAGE_SIZE)
+    blocks = paginator.get_page(request.GET.get("page"))
+    return render(request, "messaging/account.html", {"summary": summary, "blocks": blocks})
 
 
 @page
@@ -193,7 +205,7 @@ def account_export(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 def delete_user(request: HttpRequest) -> HttpResponse:
     """Delete my account: first what will go (counts), then the password, then everything."""
-    form = DeleteAccountForm(request.POST or None)
+    form = DeleteAccountForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         user = request.user
         done = _apply(form, services.delete_user, user=user, password=form.cleaned_data["password"])
@@ -238,7 +250,7 @@ def _send(request: HttpRequest, form: MessageForm) -> Any:
 def compose(request: HttpRequest) -> HttpResponse:
     """A new message to anyone (the inbox's form posts here too)."""
     form = MessageForm(
-        request.POST or None, initial={"receiver": request.GET.get("to", "")}, auto_id="compose-%s"
+        _posted(request), initial={"receiver": request.GET.get("to", "")}, auto_id="compose-%s"
     )
     if request.method == "POST" and form.is_valid():
         message = _send(request, form)
@@ -327,13 +339,17 @@ def _conversation_context(request: HttpRequest, partner, form: MessageForm) -> d
         # shared, never stale) and per CSRF cookie (its forms carry the token); without
         # a cookie yet, the token is new and the fragment is not cached.
         "fragment_cacheable": bool(csrf_cookie),
-        "generation": cache_keys.conversation_generation(user.pk, partner.pk),
-        "csrf_key": cache_keys.hashed(csrf_cookie or ""),
+        # From the partner's lookup (`_conversation_partner`). Blocking bumps the
+        # conversation's generation, so no cached page shows an earlier state.
+        "blocks_partner": bool(getattr(partner, "blocks_them", False)),
+        "threads_key": cache_keys.conversation_threads_key(
+            user.pk, partner.pk, path=request.get_full_path(), csrf_cookie=csrf_cookie or ""
+        ),
     }
 
 
 def _conversation_partner(request: HttpRequest, username: str):
-    partner = selectors.user_get_by_username(username)
+    partner = selectors.user_get_by_username(username, viewer=request.user)
     if partner.pk == request.user.pk:
         raise NotFound("There is no conversation with yourself.")
     return partner
@@ -402,6 +418,36 @@ def conversation_read(request: HttpRequest, username: str) -> HttpResponse:
     return redirect(_next_or(request, _conversation_url(username)))
 
 
+# Blocking -----------------------------------------------------------------------
+
+
+@page
+@require_POST
+def block(request: HttpRequest, username: str) -> HttpResponse:
+    """Block `username`: no messages either way, and the conversation leaves the inbox."""
+    target = services.user_block(user=request.user, target=username)
+    return _after_block_change(request, target, f"You blocked {target.username}.")
+
+
+@page
+@require_POST
+def unblock(request: HttpRequest, username: str) -> HttpResponse:
+    target = services.user_unblock(user=request.user, target=username)
+    return _after_block_change(request, target, f"You unblocked {target.username}.")
+
+
+def _after_block_change(request: HttpRequest, target, done: str) -> HttpResponse:
+    """Back to the conversation, which shows the block and its button, or to `next`
+    with a flash message (the conversation page shows none: it is cached)."""
+    if _is_fetch(request):
+        return HttpResponse(status=204)
+    default = _conversation_url(target.username)
+    back = _next_or(request, default)
+    if back != default:
+        flash.success(request, done)
+    return redirect(back)
+
+
 # One message --------------------------------------------------------------------
 
 
@@ -460,7 +506,7 @@ def history(request: HttpRequest, message_id: int) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 def message_edit(request: HttpRequest, message_id: int) -> HttpResponse:
     message = selectors.message_get_for_sender(request.user, message_id)
-    form = EditForm(request.POST or None, initial={"content": message.content})
+    form = EditForm(_posted(request), initial={"content": message.content})
     if request.method == "POST" and form.is_valid():
         edited = _apply(
             form,

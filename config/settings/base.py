@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import redis.exceptions
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -103,7 +104,8 @@ if DB_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.po
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
         "max_size": DB_POOL_MAX_SIZE,
-        "timeout": 10,
+        # Short: while the database is down a request should get its 503 quickly.
+        "timeout": 2,
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers proceed during a write; the timeout rides out short write locks.
@@ -134,7 +136,15 @@ if REDIS_URL:
             "CONFIG": {
                 # No read timeout: redis-py 8 defaults to 5 s, which races the layer's own
                 # 5 s blocking read and drops idle sockets (django/channels_redis#422).
-                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                # A connection that died with an earlier Redis is retried, not failed:
+                # without it the first event after a Redis restart is silently lost.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": None,
+                        "retry_on_error": [redis.exceptions.ConnectionError],
+                    }
+                ],
                 "prefix": f"{CACHE_KEY_PREFIX}:asgi",
             },
         }

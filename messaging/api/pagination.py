@@ -94,3 +94,9 @@ class ConversationPagination(NewestFirstPagination):
 
 class NotificationPagination(NewestFirstPagination):
     ordering = ("-created_at", "-id")
+
+
+class BlockPagination(NewestFirstPagination):
+    """Blocks have no time: the relation's row id orders them, newest first."""
+
+    ordering = ("-id",)

@@ -114,6 +114,13 @@ class UserSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class BlockedUserSerializer(serializers.Serializer):
+    """A person the caller has blocked."""
+
+    # Reads a row of `selectors.block_list`: the relation, with the blocked user loaded.
+    username = serializers.CharField(source="user.username", read_only=True)
+
+
 class RegisterSerializer(StrictInputSerializer):
     """The account rules themselves (name taken, weak password) are the service's."""
 

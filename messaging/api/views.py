@@ -24,12 +24,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from .. import cache as cache_keys
 from .. import selectors, services
 from ..cache import cache_conversation_page
 from ..exceptions import NotFound
 from ..models import Message
 from . import serializers as s
-from .pagination import ConversationPagination, NewestFirstPagination, NotificationPagination
+from .pagination import (
+    BlockPagination,
+    ConversationPagination,
+    NewestFirstPagination,
+    NotificationPagination,
+)
 from .schema import BODY_ERRORS, THROTTLE_HEADERS, responses
 from .throttling import AuthRateThrottle, SendRateThrottle, UserRateThrottle
 
@@ -295,7 +301,18 @@ class ConversationListView(generics.ListAPIView):
         parameters=THROTTLE_HEADERS,
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().get(request, *args, **kwargs)
+        # The page as plain data (never a queryset), under the user's generation: any
+        # send, edit, delete, read or block that changes the inbox moves it on commit.
+        def page() -> dict[str, Any]:
+            data = super(ConversationListView, self).get(request, *args, **kwargs).data
+            return {
+                "next": data["next"],
+                "previous": data["previous"],
+                "results": list(data["results"]),
+            }
+
+        key = cache_keys.inbox_page_key(request.user.pk, request.build_absolute_uri())
+        return Response(cache_keys.get_or_set(key, page))
 
 
 @method_decorator(cache_conversation_page(60), name="get")
@@ -329,6 +346,55 @@ class ConversationReadView(PartnerMixin, APIView):
     )
     def post(self, request: Request, username: str) -> Response:
         services.conversation_mark_read(user=request.user, partner=username)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# Blocking --------------------------------------------------------------------
+
+
+class BlockedListView(generics.ListAPIView):
+    serializer_class = s.BlockedUserSerializer
+    pagination_class = BlockPagination
+
+    def get_queryset(self):
+        return selectors.block_list(self.request.user)
+
+    @extend_schema(
+        summary="The people the caller has blocked, most recently blocked first",
+        responses=responses(200, s.BlockedUserSerializer(many=True), 400, 401),
+        parameters=THROTTLE_HEADERS,
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class BlockView(PartnerMixin, APIView):
+    """The caller's block of `username`: both methods are idempotent."""
+
+    @extend_schema(
+        summary="Block `username`; idempotent",
+        description=(
+            "While the block lasts neither person can send the other a message (a send "
+            "is a 400 on `receiver`) and the conversation leaves the caller's inbox; "
+            "nothing is deleted. Blocking oneself is a 400 on `username`."
+        ),
+        request=None,
+        responses=responses(204, None, 400, 401, 403, 404),
+        parameters=THROTTLE_HEADERS,
+    )
+    def post(self, request: Request, username: str) -> Response:
+        services.user_block(user=request.user, target=username)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Unblock `username`; idempotent",
+        description="Messages flow again and the conversation is back in the caller's inbox.",
+        request=None,
+        responses=responses(204, None, 400, 401, 403, 404),
+        parameters=THROTTLE_HEADERS,
+    )
+    def delete(self, request: Request, username: str) -> Response:
+        services.user_unblock(user=request.user, target=username)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

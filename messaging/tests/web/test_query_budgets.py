@@ -104,8 +104,9 @@ def test_notifications_budget(as_user, alice, history, django_assert_max_num_que
 
 def test_account_budgets(as_user, alice, history, django_assert_max_num_queries):
     client = as_user(alice)
-    # session, user, messages (one aggregate), conversations, notifications, two header counts.
-    cold(client, "/account/", 7, django_assert_max_num_queries)
+    # session, user, messages (one aggregate), conversations, notifications, blocked people
+    # (count, then the page when there are any), two header counts.
+    cold(client, "/account/", 9, django_assert_max_num_queries)
     cold(client, "/account/delete/", 7, django_assert_max_num_queries)
     # session, user, sent, received, history, notifications.
     cold(client, "/account/export/", 6, django_assert_max_num_queries)
