@@ -28,7 +28,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -42,6 +41,7 @@ import psycopg
 from psycopg import sql
 
 from . import report
+from .harness import free_port, stop_group
 from .workloads import CEILING, WORKLOADS, Workload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,28 +122,6 @@ def run_step(name: str, cmd: list[str], env: dict[str, str], timeout: float, log
             raise
     if code != 0:
         raise RuntimeError(f"{name} failed with exit code {code} (log: {logfile})")
-
-
-def stop_group(proc: subprocess.Popen, grace: float = 15) -> None:
-    """SIGTERM the process group started with `proc`, then SIGKILL what is left."""
-    if proc.poll() is not None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # orphans of a finished leader
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=grace)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def http_request(
