@@ -30,7 +30,7 @@ seed: migrate ## Load demo data if the database is empty
 
 run: seed ## Serve the app with demo data on http://$(HOST):$(PORT)
 	$(RUN) python manage.py collectstatic --no-input -v0
-	$(RUN) uvicorn config.asgi:application --host $(HOST) --port $(PORT) --lifespan off
+	$(RUN) uvicorn config.asgi:application --host $(HOST) --port $(PORT) --lifespan off --ws-max-size 4096
 
 test: install ## Run the whole suite (browser tests in their own process)
 	$(RUN) pytest -q -p no:playwright

@@ -10,6 +10,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from config.middleware import RequestBodyLimit  # noqa: E402
 from messaging.routing import websocket_urlpatterns  # noqa: E402
 from messaging.ws_auth import redact_tokens_in_server_logs  # noqa: E402
 
@@ -18,7 +19,8 @@ redact_tokens_in_server_logs()
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # A body over the upload limit is refused before Django reads it into memory.
+        "http": RequestBodyLimit(django_asgi_app),
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )
