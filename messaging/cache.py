@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -70,9 +71,11 @@ def generations(*keys: str) -> list[int]:
 
     Each is folded with the cache-wide epoch, which moves when a bump was lost
     to an outage (see `bump_pending`): then every earlier entry is unreachable.
+    Until it has moved, this process reads nothing from the cache.
     """
-    if _lost_bumps.is_set():
-        _move_epoch()
+    if _lost_bumps.is_set() and not _move_epoch():
+        _start_epoch_retry()
+        return [_fresh_generation() for _ in keys]
     try:
         found = cache.get_many([*keys, EPOCH_KEY])
         for key in [*keys, EPOCH_KEY]:
@@ -103,8 +106,37 @@ def conversation_generation(a_id: int, b_id: int) -> int:
 
 
 _pending = threading.local()
-# Set in this process when a generation bump could not be stored (cache outage).
+# Set in this process while a generation bump that could not be stored (cache outage)
+# has not been made good by moving the epoch.
 _lost_bumps = threading.Event()
+
+#: The epoch move after a lost bump is retried in the background: first at once, then
+#: 0.05 s after the previous attempt began, doubling up to 0.2 s. Each attempt waits up to
+#: `EPOCH_RETRY_WAIT` s for the cache to confirm, and one that timed out is followed at
+#: once: a paused server always has an attempt waiting on it, answered as it resumes.
+EPOCH_RETRY_FIRST, EPOCH_RETRY_CAP, EPOCH_RETRY_WAIT = 0.05, 0.2, 5.0
+#: Retrying stops this long after the latest lost bump: by then every entry stored before
+#: it has expired (no entry outlives `DEFAULT_TIMEOUT`), so none can be read again.
+EPOCH_RETRY_FOR = DEFAULT_TIMEOUT + 30
+
+
+class _EpochMove:
+    """What this process knows about its lost bumps, under one lock: how many were lost
+    (a move made good only those lost before it began), when the latest was, whether a
+    move is on its way (one at a time), and the one thread retrying it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.losses = 0
+        self.last_loss = 0.0
+        self.moving = False
+        self.thread: threading.Thread | None = None
+
+
+_epoch = _EpochMove()
+# A forked child has no retry thread, and its copy of the lock may be held by a thread
+# that did not follow: it starts over (a lost bump it inherited is retried at its first read).
+os.register_at_fork(after_in_child=_epoch.__init__)
 
 
 def bump_pending() -> None:
@@ -112,37 +144,160 @@ def bump_pending() -> None:
 
     Runs on commit; whatever announces a change to clients after a commit (the live
     events) calls it first, so a client that re-reads at once never reads a stale entry.
+    A bump that does not land is made good by moving the epoch: the move is handed to
+    the cache before this returns, and retried in the background until it is confirmed.
     """
     keys: set[str] = getattr(_pending, "keys", set())
     _pending.keys = set()
-    if _lost_bumps.is_set():
-        keys.add(EPOCH_KEY)
-        _lost_bumps.clear()
-    lost = False
-    for key in keys:
-        try:
-            try:
-                cache.incr(key)
-            except ValueError:  # absent: any fresh value differs from what readers saw
-                value = _fresh_generation()
-                cache.set(key, value, GENERATION_TIMEOUT)
-                lost = lost or cache.get(key) != value
-        except Exception:
-            logger.warning("cache unavailable: bumping %s", key, exc_info=True)
+    made_good = _epoch.losses if _lost_bumps.is_set() else None
+    lost = epoch_moved = False
+    # While an earlier bump is lost, the epoch moves too; failing that loses nothing new.
+    for key in keys if made_good is None else keys | {EPOCH_KEY}:
+        if _bump(key):
+            epoch_moved = epoch_moved or key == EPOCH_KEY
+        elif key in keys:
             lost = True
     if lost:
+        _lose()
+    elif epoch_moved and made_good is not None:
+        _settle(made_good)
+
+
+def _bump(key: str) -> bool:
+    """Give `key` a value no reader has seen; False if that may not have landed."""
+    try:
+        try:
+            cache.incr(key)
+        except ValueError:  # absent: any fresh value differs from what readers saw
+            value = _fresh_generation()
+            cache.set(key, value, GENERATION_TIMEOUT)
+            return cache.get(key) == value
+    except Exception:
+        logger.warning("cache unavailable: bumping %s", key, exc_info=True)
+        return False
+    return True
+
+
+def _lose() -> None:
+    """A bump did not land: every entry of this cache may be stale until the epoch moves.
+
+    Other processes know nothing of it and read the cache as soon as it answers again,
+    so the move is handed to the cache now, before the write is acknowledged or
+    announced: a paused server runs it before anything sent afterwards on a newer
+    connection (see `FaultTolerantRedisCache.send_set`), and under ASGI every request
+    opens its own, since Django makes a cache backend per request. Then a retry confirms
+    it, or moves the epoch itself if the cache never received it (a server that was
+    down, not paused).
+    """
+    with _epoch.lock:
+        _epoch.losses += 1
+        _epoch.last_loss = time.monotonic()
         _lost_bumps.set()
+    send = getattr(cache, "send_set", None)
+    if send is not None:
+        try:
+            send(EPOCH_KEY, _fresh_generation(), GENERATION_TIMEOUT)
+        except Exception:
+            logger.warning("cache unavailable: sending the epoch", exc_info=True)
+    _start_epoch_retry()
 
 
-def _move_epoch() -> None:
-    """A bump did not land: once the cache answers again, make every old entry unreachable."""
+def _settle(losses: int) -> None:
+    """The epoch moved after `losses` losses: clear the flag unless another came since."""
+    with _epoch.lock:
+        if _epoch.losses == losses:
+            _lost_bumps.clear()
+
+
+def _move_epoch(*, wait: float | None = None) -> bool:
+    """A bump did not land: once the cache answers again, make every old entry unreachable.
+
+    True once no lost bump is left to make good. Never waits for a move already on its
+    way (False at once). `wait` is for the retry, which may wait that long for the cache
+    to confirm; a request only makes its ordinary cache calls.
+    """
+    with _epoch.lock:
+        if not _lost_bumps.is_set():
+            return True
+        if _epoch.moving:
+            return False
+        _epoch.moving = True
+        losses = _epoch.losses
+    moved = False
+    try:
+        moved = _set_epoch(wait)
+    finally:
+        with _epoch.lock:
+            _epoch.moving = False
+            if moved and _epoch.losses == losses:
+                _lost_bumps.clear()
+            settled = not _lost_bumps.is_set()
+    return settled
+
+
+def _set_epoch(wait: float | None) -> bool:
     value = _fresh_generation()
     try:
+        confirm = getattr(cache, "set_confirmed", None) if wait is not None else None
+        if confirm is not None:
+            return confirm(EPOCH_KEY, value, GENERATION_TIMEOUT, wait=wait)
         cache.set(EPOCH_KEY, value, GENERATION_TIMEOUT)
-        if cache.get(EPOCH_KEY) == value:
-            _lost_bumps.clear()
+        return cache.get(EPOCH_KEY) == value
     except Exception:
-        logger.warning("cache unavailable: moving the epoch", exc_info=True)
+        logger.log(
+            logging.DEBUG if wait is not None else logging.WARNING,
+            "cache unavailable: moving the epoch",
+            exc_info=True,
+        )
+        return False
+
+
+def _start_epoch_retry() -> None:
+    """Start this process's one epoch retry, unless it is running."""
+    with _epoch.lock:
+        running = _epoch.thread is not None and _epoch.thread.is_alive()
+        if running or not _lost_bumps.is_set():
+            return
+        _epoch.thread = threading.Thread(
+            target=_retry_epoch_move, name="cache-epoch-retry", daemon=True
+        )
+        _epoch.thread.start()
+
+
+def _retry_epoch_move() -> None:
+    """Move the epoch until it has moved past every lost bump, pacing the attempts.
+
+    Runs in a thread of its own, so no request waits for it, and stops as soon as no
+    lost bump is left (whoever made it good: this, a read, or the next write).
+    """
+    began, attempts, delay = time.monotonic(), 0, EPOCH_RETRY_FIRST
+    logger.warning("cache: a generation bump was lost; moving the epoch once the cache answers")
+    while True:
+        with _epoch.lock:
+            if not _lost_bumps.is_set():
+                _epoch.thread = None
+                logger.warning(
+                    "cache: the epoch moved %.2f s after the lost bump (%d attempts)",
+                    time.monotonic() - began,
+                    attempts,
+                )
+                return
+            if time.monotonic() - _epoch.last_loss > EPOCH_RETRY_FOR:
+                _lost_bumps.clear()
+                _epoch.thread = None
+                logger.error(
+                    "cache: the epoch could not be moved for %.0f s (%d attempts); every "
+                    "entry older than the lost bump has expired since",
+                    time.monotonic() - began,
+                    attempts,
+                )
+                return
+        attempts += 1
+        attempt_began = time.monotonic()
+        if _move_epoch(wait=EPOCH_RETRY_WAIT):
+            continue
+        time.sleep(max(0.0, attempt_began + delay - time.monotonic()))
+        delay = min(delay * 2, EPOCH_RETRY_CAP)
 
 
 def invalidate(*, users: Iterable[int] = (), conversations: Iterable[tuple[int, int]] = ()) -> None:

@@ -5,17 +5,23 @@ database, so when Redis is unreachable the cache answers like an empty one
 (reads miss, writes are dropped) and the request is served from the database.
 After a failure the cache stays out of the way for `RETRY_AFTER` seconds, so a
 dead server costs one connection timeout per backend instance (Django makes one per
-thread) and period, not one per call.
+thread, and under ASGI one per request) and period, not one per call.
+
+Two writes bypass that pause, for the cache-wide epoch that messaging/cache.py moves
+when a generation bump was lost: `send_set` hands a SET to Redis without waiting for
+it, and `set_confirmed` waits (as long as its caller allows) for Redis to confirm one.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from typing import Any
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache
+from redis.connection import Connection, SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
@@ -23,6 +29,9 @@ logger = logging.getLogger(__name__)
 
 class FaultTolerantRedisCache(RedisCache):
     RETRY_AFTER = 5.0
+    #: How long `send_set` may wait for its connection. A paused server's kernel still
+    #: completes the handshake at once; only an unreachable host makes it wait.
+    SEND_CONNECT_TIMEOUT = 0.2
 
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
@@ -87,6 +96,116 @@ class FaultTolerantRedisCache(RedisCache):
 
     def clear(self):
         return self._guard("clear", False, super().clear)
+
+    # Writes that must not wait for the pause to end -----------------------------------
+
+    def send_set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None) -> bool:
+        """Hand a SET to Redis on a new connection of its own and go on without the answer.
+
+        A paused Redis (SIGSTOP, a stalled host) still has its kernel accept the
+        connection and the command. When it resumes, it accepts waiting connections in
+        the order they came and runs each one's commands in that order, so this SET runs
+        before any command sent later on a connection opened later. False if it could not
+        be handed over (nothing listens, TLS, which needs a handshake first).
+        """
+        return self._exchange(self._set_command(key, value, timeout, version), wait=None)
+
+    def set_confirmed(self, key, value, timeout=DEFAULT_TIMEOUT, version=None, *, wait: float):
+        """SET on a new connection of its own, waiting up to `wait` s for Redis to confirm it.
+
+        True once Redis has; False otherwise. Neither heeds nor starts the pause after an
+        error, so a caller pacing its own retries reaches Redis as soon as it answers.
+        """
+        if self._raw_options() is None:
+            try:
+                super().set(key, value, timeout, version)
+            except RedisError:
+                return False
+            return True
+        return self._exchange(self._set_command(key, value, timeout, version), wait=wait)
+
+    def _set_command(self, key, value, timeout, version) -> tuple:
+        key = self.make_and_validate_key(key, version=version)
+        value = self._cache._serializer.dumps(value)
+        timeout = self.get_backend_timeout(timeout)
+        if timeout is None:
+            return ("SET", key, value)
+        if timeout == 0:
+            return ("DEL", key)
+        return ("SET", key, value, "EX", timeout)
+
+    def _raw_options(self) -> dict[str, Any] | None:
+        """The connection options of the server writes go to, if plain TCP or a Unix socket."""
+        pool = self._cache._get_connection_pool(write=True)
+        options = pool.connection_kwargs
+        if issubclass(pool.connection_class, SSLConnection) or options.get("credential_provider"):
+            return None
+        return {"unix": issubclass(pool.connection_class, UnixDomainSocketConnection), **options}
+
+    def _exchange(self, command: tuple, *, wait: float | None) -> bool:
+        """Send `command` (after AUTH and SELECT as configured) on a fresh socket, pipelined
+        so that nothing waits on a paused server; then read the answers for up to `wait`
+        s, or, when `wait` is None, close without reading them."""
+        options = self._raw_options()
+        if options is None:
+            return False
+        commands = []
+        if options.get("password"):
+            username = [options["username"]] if options.get("username") else []
+            commands.append(("AUTH", *username, options["password"]))
+        if options.get("db"):
+            commands.append(("SELECT", options["db"]))
+        commands.append(command)
+        deadline = time.monotonic() + (self.SEND_CONNECT_TIMEOUT if wait is None else wait)
+        try:
+            with _connect(options, timeout=max(0.01, deadline - time.monotonic())) as sock:
+                sock.sendall(b"".join(_encode(part) for part in commands))
+                if wait is None:
+                    return True
+                return _all_ok(_read_lines(sock, len(commands), deadline))
+        except OSError:
+            return False
+
+
+def _connect(options: dict[str, Any], *, timeout: float) -> socket.socket:
+    if options["unix"]:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(options["path"])
+        except OSError:
+            sock.close()
+            raise
+        return sock
+    address = (options.get("host") or "localhost", int(options.get("port") or 6379))
+    return socket.create_connection(address, timeout=timeout)
+
+
+#: redis-py's own encoder of commands (RESP); it never connects.
+_PACKER = Connection()
+
+
+def _encode(command: tuple) -> bytes:
+    return b"".join(_PACKER.pack_command(*command))
+
+
+def _read_lines(sock: socket.socket, count: int, deadline: float) -> list[bytes]:
+    """`count` one-line answers (`+OK`, `:1`, `-ERR ...`: what AUTH, SELECT, SET, DEL answer)."""
+    received = b""
+    while received.count(b"\r\n") < count:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no answer in time")
+        sock.settimeout(left)
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError("closed before answering")
+        received += chunk
+    return received.split(b"\r\n")[:count]
+
+
+def _all_ok(answers: list[bytes]) -> bool:
+    return all(answer[:1] in (b"+", b":") for answer in answers)  # OK, or DEL's count
 
 
 _UNAVAILABLE = object()
