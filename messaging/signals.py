@@ -7,6 +7,7 @@ database's job (`on_delete=CASCADE`); the receivers here do what it cannot.
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
 
@@ -64,6 +65,16 @@ def flush_notification_cache(sender, instance: Notification, **kwargs):
     cache.invalidate(users=[instance.user_id])
 
 
+@receiver(post_save, sender=User, dispatch_uid="messaging.record_username_keys")
+def record_username_keys(sender, instance, created: bool, update_fields=None, **kwargs):
+    # Every way a user is saved (registration, admin, createsuperuser, fixtures) keeps
+    # the username's look-alike keys; a save that names its fields without the
+    # username cannot have changed them.
+    if update_fields is not None and "username" not in update_fields:
+        return
+    services.username_keys_record(instance, created=created)
+
+
 @receiver(post_delete, sender=User, dispatch_uid="messaging.forget_deleted_user")
 def forget_deleted_user(sender, instance, **kwargs):
     # Rows went with the database's cascades; what is left lives outside it.
@@ -89,3 +100,10 @@ def apply_blocks(sender, instance, action: str, reverse: bool, pk_set, **kwargs)
     pairs = [(pk, instance.pk) if reverse else (instance.pk, pk) for pk in pk_set or ()]
     if pairs:
         services.blocks_changed(pairs, blocked=action == "post_add")
+
+
+@receiver(user_logged_out, dispatch_uid="messaging.close_sockets_on_logout")
+def close_sockets_on_logout(sender, request, user, **kwargs):
+    # Sent before the session is flushed: its key still names the sockets it opened.
+    if request is not None and hasattr(request, "session"):
+        services.session_logged_out(session_key=request.session.session_key)

@@ -13,6 +13,7 @@ urlpatterns = [
     path("account/", views.account, name="account"),
     path("account/export/", views.account_export, name="account_export"),
     path("account/delete/", views.delete_user, name="delete_user"),
+    path("account/password/", views.password_change, name="password_change"),
     path("messages/new/", views.compose, name="compose"),
     path("messages/<int:message_id>/", views.thread, name="thread"),
     path("messages/<int:message_id>/history/", views.history, name="history"),

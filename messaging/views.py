@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages as flash
-from django.contrib.auth import login, logout
+from django.contrib.auth import login, logout, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required as django_login_required
 from django.core.exceptions import PermissionDenied as HttpPermissionDenied
@@ -26,15 +26,15 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
-from django.utils.cache import add_never_cache_headers
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from . import auth_tokens, selectors, services
 from . import cache as cache_keys
-from . import selectors, services
-from .api.throttling import AuthRateThrottle, SendRateThrottle
+from .api.throttling import AccountRateThrottle, AuthRateThrottle, SendRateThrottle
 from .exceptions import NotFound, PermissionDenied, ValidationError
-from .forms import DeleteAccountForm, EditForm, MessageForm, SignupForm
+from .forms import DeleteAccountForm, EditForm, MessageForm, PasswordChangeForm, SignupForm
 
 #: Conversations per inbox page, threads per conversation page, notifications per page.
 INBOX_PAGE_SIZE = 20
@@ -105,6 +105,10 @@ def rate_limited(*throttles: type) -> Callable:
     return decorator
 
 
+#: Where passwords are tried (log-in, the admin's log-in, password change, account
+#: deletion): RATE_LIMIT_AUTH per IP and per account.
+login_throttled = rate_limited(AuthRateThrottle, AccountRateThrottle)
+
 _FAILED = object()
 
 
@@ -121,6 +125,18 @@ def _posted(request: HttpRequest) -> Any:
     """A form's data on POST, else None (unbound). Not `request.POST or None`: an empty
     POST must bind the form, so that it answers with its "required" errors."""
     return request.POST if request.method == "POST" else None
+
+
+def _navigated_here(request: HttpRequest) -> bool:
+    """Whether a GET is the person's own navigation, so it may mark what it shows read.
+
+    A page of another site can make a browser GET ours (a link, an image, a frame);
+    reading must not change state then. Browsers say where a request comes from in
+    `Sec-Fetch-Site`: `same-origin` for our own links and scripts, `none` for a typed
+    address or a bookmark. Without the header (an old browser, a script) nothing is
+    marked: the page offers a "Mark read" button, and the page's script posts the read.
+    """
+    return request.headers.get("Sec-Fetch-Site") in {"same-origin", "none"}
 
 
 def _is_fetch(request: HttpRequest) -> bool:
@@ -172,7 +188,7 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
-login_view = rate_limited(AuthRateThrottle)(LoginView.as_view())
+login_view = login_throttled(LoginView.as_view())
 
 
 class LogoutView(auth_views.LogoutView):
@@ -203,6 +219,7 @@ def account_export(request: HttpRequest) -> HttpResponse:
 
 @page
 @require_http_methods(["GET", "HEAD", "POST"])
+@login_throttled
 def delete_user(request: HttpRequest) -> HttpResponse:
     """Delete my account: first what will go (counts), then the password, then everything."""
     form = DeleteAccountForm(_posted(request))
@@ -215,6 +232,32 @@ def delete_user(request: HttpRequest) -> HttpResponse:
             return redirect("messaging:login")
     summary = selectors.user_data_summary(request.user)
     return render(request, "messaging/account_delete.html", {"form": form, "summary": summary})
+
+
+@page
+@require_http_methods(["GET", "HEAD", "POST"])
+@login_throttled
+def password_change(request: HttpRequest) -> HttpResponse:
+    """Change my password: every other session, token and socket of mine ends; this
+    session stays signed in (under a new session key)."""
+    form = PasswordChangeForm(_posted(request))
+    if request.method == "POST" and form.is_valid():
+        done = _apply(
+            form,
+            services.user_change_password,
+            user=request.user,
+            old_password=form.cleaned_data["old_password"],
+            new_password=form.cleaned_data["new_password"],
+            keep_login=auth_tokens.session_login_id(request.session.session_key),
+        )
+        if done is not _FAILED:
+            update_session_auth_hash(request, request.user)
+            flash.success(
+                request, "Your password has been changed. You are signed out everywhere else."
+            )
+            return redirect("messaging:account")
+    status = 400 if form.is_bound else 200
+    return render(request, "messaging/account_password.html", {"form": form}, status=status)
 
 
 # Inbox and sending --------------------------------------------------------------
@@ -358,13 +401,17 @@ def _conversation_partner(request: HttpRequest, username: str):
 def _conversation_show(request: HttpRequest, username: str) -> HttpResponse:
     partner = _conversation_partner(request, username)
     form = MessageForm(initial={"receiver": partner.username}, auto_id="compose-%s")
-    response = render(
-        request, "messaging/conversation.html", _conversation_context(request, partner, form)
-    )
-    # Seen: one UPDATE after rendering, so the page still marks what was new. The
-    # conversation's generation moves on commit, so the next view misses the cache
-    # (the page cache and the fragments) and shows them read.
-    services.conversation_mark_read(user=request.user, partner=partner)
+    navigated = _navigated_here(request)
+    context = _conversation_context(request, partner, form)
+    context["offer_mark_read"] = not navigated
+    response = render(request, "messaging/conversation.html", context)
+    # The page differs (and marks read or not) by where the request came from.
+    patch_vary_headers(response, ["Sec-Fetch-Site"])
+    if navigated:
+        # Seen: one UPDATE after rendering, so the page still marks what was new. The
+        # conversation's generation moves on commit, so the next view misses the cache
+        # (the page cache and the fragments) and shows them read.
+        services.conversation_mark_read(user=request.user, partner=partner)
     return response
 
 
@@ -463,6 +510,8 @@ def thread(request: HttpRequest, message_id: int) -> HttpResponse:
         "messaging/thread.html",
         {"root": root, "partner": partner, "highlight": message_id},
     )
+    if not _navigated_here(request):
+        return response
     target = _find(root, message_id)
     if target is not None and target.is_new:
         services.message_mark_read(user=request.user, message=target.pk)

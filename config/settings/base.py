@@ -43,7 +43,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.admin.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
@@ -204,12 +205,12 @@ LOGIN_URL = "messaging:login"
 LOGIN_REDIRECT_URL = "messaging:inbox"
 LOGOUT_REDIRECT_URL = "messaging:login"
 
-# A 2 MB body is refused before any view sees it.
+# A body over 1 MiB is refused before any view sees it (config.middleware.RequestBodyLimit).
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(env("DATA_UPLOAD_MAX_MEMORY_SIZE", str(1024 * 1024)))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "messaging.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -234,7 +235,23 @@ SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=int(env("JWT_ACCESS_MINUTES", "15"))),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=int(env("JWT_REFRESH_DAYS", "7"))),
     "AUTH_HEADER_TYPES": ("Bearer",),
+    # A refresh token is good for one use: each use answers a new one, and the used one
+    # is blacklisted, so a stolen refresh token dies the moment either party uses it.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    # Every token carries a fingerprint of the password hash: a password change refuses
+    # every token issued before it, checked against the user row authentication loads.
+    "CHECK_REVOKE_TOKEN": True,
+    "UPDATE_LAST_LOGIN": False,
 }
+
+# Where the admin lives: somewhere less guessable than /admin/ on a public site.
+ADMIN_URL = env("ADMIN_URL", "admin/").strip("/") + "/"
+if ADMIN_URL == "/" or ADMIN_URL.startswith("api/") or ADMIN_URL.startswith("ws/"):
+    raise ImproperlyConfigured("ADMIN_URL must be a path of its own, such as 'staff-7f3c/'.")
+
+#: Open sockets one person may hold at once; the oldest is closed when one more opens.
+SOCKETS_PER_USER = int(env("SOCKETS_PER_USER", "20"))
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Messaging API",

@@ -7,17 +7,19 @@ large for an id is a 400 that names the field, before any service runs.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.validators import UnicodeUsernameValidator
-from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers
 from rest_framework.renderers import JSONRenderer
+from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 
+from .. import auth_tokens
 from ..models import MAX_CONTENT_LENGTH, Message, Notification
 
 User = get_user_model()
@@ -121,10 +123,18 @@ class BlockedUserSerializer(serializers.Serializer):
     username = serializers.CharField(source="user.username", read_only=True)
 
 
+class UsernameField(StrictCharField):
+    """A username as it will be stored (NFKC), so the character rules judge that form:
+    "É" typed as "E" plus a combining accent is the same name as "É"."""
+
+    def to_internal_value(self, data: Any) -> str:
+        return unicodedata.normalize("NFKC", super().to_internal_value(data))
+
+
 class RegisterSerializer(StrictInputSerializer):
     """The account rules themselves (name taken, weak password) are the service's."""
 
-    username = StrictCharField(
+    username = UsernameField(
         max_length=150,
         validators=[UnicodeUsernameValidator()],
         help_text="Letters, digits and @/./+/-/_ only; not taken.",
@@ -156,33 +166,71 @@ class TokenObtainSerializer(StrictInputSerializer, TokenObtainPairSerializer):
         )
 
 
-class TokenRefreshInputSerializer(StrictInputSerializer, TokenRefreshSerializer):
-    """simplejwt's refresh, strict about its input.
+class TokenLoginObtainSerializer(TokenObtainSerializer):
+    """Each log-in starts a login of its own: its tokens share a `sid` (see auth_tokens)."""
 
-    simplejwt looks the token's user up with `.get()`: a deleted account would raise
-    `DoesNotExist` (a 500); here it is the 401 of any other unusable token.
+    token_class = auth_tokens.LoginRefreshToken
+
+
+class TokenRefreshLoginSerializer(StrictInputSerializer, TokenRefreshSerializer):
+    """A refresh token is good once, and only while its login stands; strict about input.
+
+    Refused (401): a used (rotated) or logged-out token, one issued before a password
+    change, one whose account is gone. A used token presented again means two parties
+    hold it, so the whole login it belongs to ends (refresh token reuse detection).
     """
 
     refresh = StrictCharField(write_only=True, max_length=4096)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        raw = attrs["refresh"]
         try:
-            return super().validate(attrs)
-        except ObjectDoesNotExist:
-            raise exceptions.AuthenticationFailed(
-                self.error_messages["no_active_account"], "no_active_account"
-            ) from None
+            refresh = self.token_class(raw)
+        except TokenError:
+            auth_tokens.end_login_of_reused_token(raw)
+            raise
+        try:
+            user = auth_tokens.user_for_token(refresh)
+            access = str(refresh.access_token)
+            refresh = auth_tokens.rotate_refresh_token(refresh, user)
+        except auth_tokens.LoginEnded as error:
+            raise exceptions.AuthenticationFailed(str(error), "login_ended") from None
+        except auth_tokens.RefreshTokenUsed:
+            auth_tokens.end_login_of_reused_token(raw)
+            raise TokenError("Token is blacklisted") from None
+        return {"access": access, "refresh": str(refresh)}
+
+
+class LogoutSerializer(StrictInputSerializer):
+    refresh = StrictCharField(
+        write_only=True, max_length=4096, help_text="The refresh token of the login to end."
+    )
+
+
+class PasswordChangeSerializer(StrictInputSerializer):
+    old_password = StrictCharField(trim_whitespace=False, max_length=4096, write_only=True)
+    new_password = StrictCharField(
+        trim_whitespace=False,
+        max_length=4096,
+        write_only=True,
+        help_text="Must pass the password rules (length, not common, not all digits).",
+    )
 
 
 class TokenPairSerializer(serializers.Serializer):
     """Documentation of the token answer."""
 
     access = serializers.CharField(help_text="Access token: `Authorization: Bearer <access>`.")
-    refresh = serializers.CharField(help_text="Refresh token for `/api/v1/auth/token/refresh/`.")
+    refresh = serializers.CharField(
+        help_text="Refresh token for `/api/v1/auth/token/refresh/`: good for one use."
+    )
 
 
 class AccessTokenSerializer(serializers.Serializer):
     access = serializers.CharField(help_text="A new access token.")
+    refresh = serializers.CharField(
+        help_text="The next refresh token: the one sent is used up and refused from now on."
+    )
 
 
 # Messages --------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Rate limits: RATE_LIMIT_AUTH per IP, RATE_LIMIT_SEND and RATE_LIMIT_USER per user.
+"""Rate limits: RATE_LIMIT_AUTH per IP and per account; RATE_LIMIT_SEND, RATE_LIMIT_USER per user.
 
 Rates are read from settings on every request (DRF binds them at import time,
 which would ignore a change made by a test or a reload). A throttled client gets
@@ -8,8 +8,11 @@ a rate limit is not worth an outage.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Mapping
 
+from rest_framework.exceptions import APIException
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -23,6 +26,8 @@ class SettingsRateThrottle(SimpleRateThrottle):
     def allow_request(self, request, view) -> bool:
         try:
             return super().allow_request(request, view)
+        except APIException:
+            raise  # the request's own fault (an unparsable body), not the cache's
         except Exception:
             logger.warning("cache unavailable: throttle %s not applied", self.scope, exc_info=True)
             return True
@@ -35,6 +40,37 @@ class AuthRateThrottle(SettingsRateThrottle):
 
     def get_cache_key(self, request, view) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class AccountRateThrottle(SettingsRateThrottle):
+    """Password attempts against one account, from any number of IPs (RATE_LIMIT_AUTH).
+
+    The account is the signed-in user for password confirmations (password change,
+    account deletion) and the username tried for log-ins, folded as a log-in would
+    match it and hashed, so a botnet cannot spread guesses at one person over IPs.
+    """
+
+    scope = "auth"
+    cache_format = "throttle_%(scope)s_account_%(ident)s"
+
+    def get_cache_key(self, request, view) -> str | None:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            ident = f"u{user.pk}"
+        else:
+            username = _posted_username(request)
+            if not username:
+                return None
+            ident = "n" + hashlib.sha256(username.casefold().encode()).hexdigest()[:32]
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+def _posted_username(request) -> str:
+    """The username a log-in attempt names (form or JSON body), or ""."""
+    # A body that cannot be parsed raises here as it would in the view (413, 415, 400).
+    data = request.data if hasattr(request, "data") else request.POST
+    value = data.get("username", "") if isinstance(data, Mapping) else ""
+    return value.strip() if isinstance(value, str) else ""
 
 
 class UserRateThrottle(SettingsRateThrottle):

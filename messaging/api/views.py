@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import logout
+from django.contrib.auth import logout, update_session_auth_hash
 from django.http import HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
@@ -18,14 +18,17 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import generics, status
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from .. import auth_tokens, selectors, services
 from .. import cache as cache_keys
-from .. import selectors, services
 from ..cache import cache_conversation_page
 from ..exceptions import NotFound
 from ..models import Message
@@ -37,7 +40,12 @@ from .pagination import (
     NotificationPagination,
 )
 from .schema import BODY_ERRORS, THROTTLE_HEADERS, responses
-from .throttling import AuthRateThrottle, SendRateThrottle, UserRateThrottle
+from .throttling import (
+    AccountRateThrottle,
+    AuthRateThrottle,
+    SendRateThrottle,
+    UserRateThrottle,
+)
 
 #: Longest username Django stores; a longer path segment names nobody.
 USERNAME_MAX_LENGTH = 150
@@ -72,12 +80,12 @@ class RegisterView(APIView):
 
 
 class TokenView(TokenObtainPairView):
-    serializer_class = s.TokenObtainSerializer
-    throttle_classes = (AuthRateThrottle,)
+    serializer_class = s.TokenLoginObtainSerializer
+    throttle_classes = (AuthRateThrottle, AccountRateThrottle)
 
     @extend_schema(
         summary="Log in: an access and a refresh token",
-        request=s.TokenObtainSerializer,
+        request=s.TokenLoginObtainSerializer,
         responses=responses(200, s.TokenPairSerializer, *BODY_ERRORS, 401),
         parameters=THROTTLE_HEADERS,
         auth=[],
@@ -87,12 +95,18 @@ class TokenView(TokenObtainPairView):
 
 
 class TokenRefreshAccessView(TokenRefreshView):
-    serializer_class = s.TokenRefreshInputSerializer
+    serializer_class = s.TokenRefreshLoginSerializer
     throttle_classes = (AuthRateThrottle,)
 
     @extend_schema(
-        summary="A new access token for a refresh token",
-        request=s.TokenRefreshInputSerializer,
+        summary="A new access token and the next refresh token, for a refresh token",
+        description=(
+            "Refresh tokens rotate: the answer carries the next one, and the one sent is "
+            "refused from now on. A used, logged-out or pre-password-change refresh token "
+            "is a 401; a used one presented again also ends the login it belongs to (it "
+            "was copied), closing that login's sockets."
+        ),
+        request=s.TokenRefreshLoginSerializer,
         responses=responses(200, s.AccessTokenSerializer, *BODY_ERRORS, 401),
         parameters=THROTTLE_HEADERS,
         auth=[],
@@ -101,7 +115,79 @@ class TokenRefreshAccessView(TokenRefreshView):
         return super().post(request, *args, **kwargs)
 
 
+class LogoutView(APIView):
+    """The refresh token is the credential: whoever holds it may end its login."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+    throttle_classes = (AuthRateThrottle,)
+
+    def get_authenticate_header(self, request: Request) -> str:
+        # A refused token is a 401 (with its challenge), as on the refresh endpoint.
+        return 'Bearer realm="api"'
+
+    @extend_schema(
+        summary="Log out: end the login a refresh token belongs to",
+        description=(
+            "The refresh token is revoked, and so is every access token of the same "
+            "log-in; the sockets opened with them close (4401). A used, expired or "
+            "forged refresh token is a 401."
+        ),
+        request=s.LogoutSerializer,
+        responses=responses(204, None, *BODY_ERRORS, 401),
+        parameters=THROTTLE_HEADERS,
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        data = _validated(s.LogoutSerializer, request.data)
+        try:
+            refresh = RefreshToken(data["refresh"])
+            services.user_logout_token(refresh=refresh)
+        except TokenError as error:
+            raise InvalidToken(error.args[0]) from None
+        except auth_tokens.LoginEnded as error:
+            raise AuthenticationFailed(str(error), code="login_ended") from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordChangeView(APIView):
+    throttle_classes = (UserRateThrottle, AuthRateThrottle, AccountRateThrottle)
+
+    @extend_schema(
+        summary="Change the password",
+        description=(
+            "Every token issued before is refused from now on, and every other session "
+            "and socket of the caller is closed; a browser session making the change "
+            "stays signed in. A wrong old password or a weak new one is a 400 and "
+            "changes nothing. Throttled like log-in (RATE_LIMIT_AUTH per IP and per "
+            "account)."
+        ),
+        request=s.PasswordChangeSerializer,
+        responses=responses(204, None, *BODY_ERRORS, 401, 403),
+        parameters=THROTTLE_HEADERS,
+    )
+    def post(self, request: Request) -> Response:
+        data = _validated(s.PasswordChangeSerializer, request.data)
+        django_request = request._request
+        session_login = (
+            auth_tokens.session_login_id(django_request.session.session_key)
+            if isinstance(request.successful_authenticator, SessionAuthentication)
+            else None
+        )
+        services.user_change_password(user=request.user, keep_login=session_login, **data)
+        if session_login is not None:
+            update_session_auth_hash(django_request, request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 class MeView(APIView):
+    def get_throttles(self) -> list[Any]:
+        # Deleting the account confirms a password: throttled like log-in too.
+        throttles = super().get_throttles()
+        if self.request.method == "DELETE":
+            throttles += [AuthRateThrottle(), AccountRateThrottle()]
+        return throttles
+
     @extend_schema(
         summary="The caller's account",
         responses=responses(200, s.UserSerializer, 401),
@@ -115,7 +201,8 @@ class MeView(APIView):
         description=(
             "Removes the user, every message they sent or received, the edit history of "
             "those messages and every notification pointing at them or at the user. A "
-            "wrong password is a 400 and deletes nothing."
+            "wrong password is a 400 and deletes nothing. Throttled like log-in "
+            "(RATE_LIMIT_AUTH per IP and per account)."
         ),
         request=s.PasswordSerializer,
         responses=responses(204, None, *BODY_ERRORS, 401, 403),

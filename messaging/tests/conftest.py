@@ -6,6 +6,8 @@ from messaging import services
 from .factories import UserFactory
 
 PASSWORD = "correct horse battery staple"
+#: What a browser sends when a person follows one of the site's own links.
+SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 
 
 @pytest.fixture(autouse=True)

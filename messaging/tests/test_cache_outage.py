@@ -23,7 +23,7 @@ from django.test import Client
 from messaging import cache as keys
 from messaging.cache_backends import FaultTolerantRedisCache
 from messaging.tests.cache_helpers import counted_get, warm
-from messaging.tests.conftest import PASSWORD
+from messaging.tests.conftest import PASSWORD, SAME_ORIGIN
 
 from .api.conftest import bearer
 
@@ -135,7 +135,7 @@ def people(alice, bob, send):
     send(bob, alice, "before the outage")
     send(alice, bob, "my answer")
     token = bearer(alice)
-    browser = Client()
+    browser = Client(headers=SAME_ORIGIN)
     browser.force_login(alice)
     browser.cookies["csrftoken"] = "c" * 32
     return {"api": {"HTTP_AUTHORIZATION": token}, "browser": browser}

@@ -14,6 +14,7 @@ state. Runs are derandomized: CI sees the same examples every time.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from messaging.models import (
     MessageHistory,
     MessagingProfile,
     Notification,
+    has_visible_text,
 )
 from messaging.tests.factories import UserFactory
 
@@ -130,7 +132,7 @@ BOUNDARY_CONTENT = [
     "😀" * MAX_CONTENT_LENGTH,
     "😀" * (MAX_CONTENT_LENGTH + 1),
     "\u3000\x1c\x1d\x1e\x1f\x85\u2028",  # only what Python's strip() calls whitespace
-    "\u200b",  # zero-width space: not whitespace, so a message of one character
+    "\u200b",  # zero-width space: invisible, so an empty message
     "\ufeffhi\ufeff",
     "\x00",
     "hi\x00there",
@@ -347,7 +349,7 @@ def test_a_send_stores_one_valid_message_or_refuses_and_stores_nothing(
 @given(
     sender=st.integers(min_value=0, max_value=2),
     receiver=st.integers(min_value=0, max_value=2),
-    content=st.text(min_size=1).filter(lambda text: text.strip() and "\x00" not in text),
+    content=st.text(min_size=1).filter(lambda text: has_visible_text(text) and "\x00" not in text),
     reply_to=st.none() | st.integers(min_value=0, max_value=3),
 )
 def test_every_valid_send_is_accepted(world, sender, receiver, content, reply_to):
@@ -370,7 +372,9 @@ def test_every_valid_send_is_accepted(world, sender, receiver, content, reply_to
 @given(
     sender=st.integers(min_value=0, max_value=2),
     key=st.text(min_size=1, max_size=64).filter(lambda key: key.strip() and "\x00" not in key),
-    first=st.text(min_size=1, max_size=20).filter(lambda text: text.strip() and "\x00" not in text),
+    first=st.text(min_size=1, max_size=20).filter(
+        lambda text: has_visible_text(text) and "\x00" not in text
+    ),
     retry=contents,
 )
 def test_a_retry_with_the_same_key_answers_the_first_message_and_stores_nothing(
@@ -423,10 +427,12 @@ def test_an_edit_changes_only_the_senders_text_or_refuses_and_stores_nothing(
         assert stored.content == content.strip()
         assert 1 <= len(stored.content) <= MAX_CONTENT_LENGTH
         changed = texts[stored.pk] != stored.content
+        # A receiver who blocks the sender is not notified of the edit.
+        silenced = blocks_sender(stored)
         assert counts() == {
             **before,
             "history": before["history"] + changed,
-            "notifications": before["notifications"] + changed,
+            "notifications": before["notifications"] + (changed and not silenced),
         }
         if changed:
             assert stored.edited
@@ -474,8 +480,19 @@ def newest(messages: list[Message]) -> Message | None:
     return max(messages, key=lambda m: (m.timestamp, m.pk), default=None)
 
 
-def check_consistency(people) -> None:
-    """Every stored row agrees with the messages; nothing points at a missing row."""
+def blocks_sender(message: Message) -> bool:
+    """Whether the message's receiver blocks its sender."""
+    return MessagingProfile.blocked.through.objects.filter(
+        messagingprofile_id=message.receiver_id, user_id=message.sender_id
+    ).exists()
+
+
+def check_consistency(people, silent_edits: Counter | None = None) -> None:
+    """Every stored row agrees with the messages; nothing points at a missing row.
+
+    `silent_edits`: per message, the edits made while its receiver blocked its
+    sender, which notified nobody."""
+    silent_edits = silent_edits or Counter()
     messages = {m.pk: m for m in Message.objects.all()}
     blocked = set(
         MessagingProfile.blocked.through.objects.values_list("messagingprofile_id", "user_id")
@@ -507,6 +524,7 @@ def check_consistency(people) -> None:
     for message in messages.values():
         content = message.content
         assert content == content.strip() and 1 <= len(content) <= MAX_CONTENT_LENGTH
+        assert has_visible_text(content), message.pk
         if message.parent_message_id is None:
             assert message.thread_root_id is None, message.pk
         else:
@@ -533,7 +551,7 @@ def check_consistency(people) -> None:
         kinds_of = kinds[pk]
         new = [k for k in kinds_of if k != Notification.Kind.EDIT]
         assert len(new) == 1, f"message {pk} has notifications {kinds_of}"
-        assert kinds_of.count(Notification.Kind.EDIT) == edits[pk]
+        assert kinds_of.count(Notification.Kind.EDIT) == edits[pk] - silent_edits[pk]
         assert message.edited == (edits[pk] > 0)
     assert set(Conversation.objects.values_list("last_message_id", flat=True)) <= set(messages)
 
@@ -551,6 +569,7 @@ class Exchanges(RuleBasedStateMachine):
         self.live: dict[int, tuple[int, int]] = {}  # id: (sender, receiver) as indexes
         self.gone: list[int] = []
         self.keys: dict[tuple[int, str], int] = {}
+        self.silent_edits: Counter = Counter()
         self._atomic = transaction.atomic()
         self._atomic.__enter__()
 
@@ -578,7 +597,9 @@ class Exchanges(RuleBasedStateMachine):
 
     people_index = st.integers(min_value=0, max_value=2)
     texts = mostly(
-        st.text(min_size=1, max_size=30).filter(lambda text: text.strip() and "\x00" not in text),
+        st.text(min_size=1, max_size=30).filter(
+            lambda text: has_visible_text(text) and "\x00" not in text
+        ),
         st.text(max_size=30),
         st.sampled_from(["  padded  ", " ", "x" * (MAX_CONTENT_LENGTH + 1)]),
     )
@@ -636,7 +657,11 @@ class Exchanges(RuleBasedStateMachine):
     @rule(message=st.integers(min_value=0), role=as_sender, content=texts)
     def edit(self, message, role, content):
         user, pk = self.pick(message, role)
-        self.write(services.message_edit, user=user, message=pk, content=content)
+        history = MessageHistory.objects.filter(message_id=pk).count()
+        edited = self.write(services.message_edit, user=user, message=pk, content=content)
+        changed = MessageHistory.objects.filter(message_id=pk).count() > history
+        if edited is not None and changed and blocks_sender(edited):
+            self.silent_edits[pk] += 1
 
     @precondition(lambda self: self.live)
     @rule(message=st.integers(min_value=0), role=as_sender)
@@ -674,7 +699,7 @@ class Exchanges(RuleBasedStateMachine):
 
     @invariant()
     def rows_agree_with_the_messages(self):
-        check_consistency(self.people)
+        check_consistency(self.people, self.silent_edits)
 
 
 def test_any_sequence_of_writes_keeps_every_row_consistent(world):

@@ -8,7 +8,7 @@ import string
 import pytest
 from django.test import Client
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.tokens import AccessToken
 
 from messaging.tests.factories import UserFactory
 
@@ -16,7 +16,8 @@ CSRF_SECRET_CHARS = string.ascii_letters + string.digits
 
 
 def bearer(user) -> str:
-    return f"Bearer {RefreshToken.for_user(user).access_token}"
+    # An access token alone: no refresh token is stored (the blacklist app records those).
+    return f"Bearer {AccessToken.for_user(user)}"
 
 
 @pytest.fixture

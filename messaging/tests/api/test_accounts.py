@@ -131,13 +131,14 @@ def test_token_with_bad_input_is_400(api, alice, body):
     assert response.status_code == 400
 
 
-def test_refresh_answers_a_new_access_token(api, alice):
+def test_refresh_answers_a_new_access_token_and_the_next_refresh_token(api, alice):
     refresh = RefreshToken.for_user(alice)
 
     response = api().post("/api/v1/auth/token/refresh/", {"refresh": str(refresh)})
 
     assert response.status_code == 200
-    assert set(response.json()) == {"access"}
+    assert set(response.json()) == {"access", "refresh"}
+    assert response.json()["refresh"] != str(refresh)
     me = api().get("/api/v1/users/me/", HTTP_AUTHORIZATION=f"Bearer {response.json()['access']}")
     assert me.json()["username"] == "alice"
 

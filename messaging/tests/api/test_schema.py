@@ -14,6 +14,8 @@ CONTRACT = {
     ("post", "/api/v1/auth/register/"),
     ("post", "/api/v1/auth/token/"),
     ("post", "/api/v1/auth/token/refresh/"),
+    ("post", "/api/v1/auth/logout/"),
+    ("post", "/api/v1/users/me/password/"),
     ("get", "/api/v1/users/me/"),
     ("get", "/api/v1/users/me/export/"),
     ("delete", "/api/v1/users/me/"),
@@ -41,7 +43,8 @@ ADDED = {
     ("delete", "/api/v1/users/{username}/block/"),
 }
 PUBLIC = {("post", "/api/v1/auth/register/"), ("post", "/api/v1/auth/token/")} | {
-    ("post", "/api/v1/auth/token/refresh/")
+    ("post", "/api/v1/auth/token/refresh/"),
+    ("post", "/api/v1/auth/logout/"),
 }
 
 

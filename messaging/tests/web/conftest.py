@@ -1,7 +1,7 @@
 import pytest
 from django.test import Client
 
-from messaging.tests.conftest import PASSWORD
+from messaging.tests.conftest import PASSWORD, SAME_ORIGIN
 
 
 @pytest.fixture
@@ -9,7 +9,8 @@ def as_user():
     """A logged-in test client for `user`, holding a CSRF cookie like a browser does."""
 
     def _as(user, *, enforce_csrf_checks: bool = False) -> Client:
-        client = Client(enforce_csrf_checks=enforce_csrf_checks)
+        # A browser following the site's own links says so (Sec-Fetch-Site).
+        client = Client(enforce_csrf_checks=enforce_csrf_checks, headers=SAME_ORIGIN)
         client.force_login(user)
         # Any page with a form sets the CSRF cookie; the conversation page's caches use it.
         client.get("/")

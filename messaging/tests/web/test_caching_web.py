@@ -20,6 +20,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from messaging import services
 from messaging.models import Message, MessagingProfile
 from messaging.tests.cache_helpers import audit_keys, counted_get, warm
+from messaging.tests.conftest import SAME_ORIGIN
 from messaging.tests.factories import UserFactory
 
 CAROL_PAGE = "/conversations/carol/"
@@ -73,7 +74,7 @@ OWN = {
 
 
 def browser(user, csrf_secret: str | None = None) -> Client:
-    client = Client()
+    client = Client(headers=SAME_ORIGIN)
     client.force_login(user)
     client.cookies["csrftoken"] = csrf_secret or "".join(
         secrets.choice(string.ascii_letters + string.digits) for _ in range(32)
