@@ -11,7 +11,9 @@ The middleware decides `scope["user"]` (and `scope["auth"]`, saying which
 credential was used, or why none was accepted) and closes a socket without a
 user with 4401 itself, before any consumer or channel layer is involved. A
 token that is present but not valid is not rescued by a cookie: the client
-asked to be someone and is not.
+asked to be someone and is not. A token is valid exactly when the API would take
+it: its login must still stand (`auth_tokens`), which costs the one query that
+loads the user.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
+
+from .auth_tokens import LoginEnded, session_login_id, token_login_id, user_for_token
 
 logger = logging.getLogger(__name__)
 
@@ -110,20 +114,23 @@ def origin_is_same_site(scope: dict[str, Any]) -> bool:
 
 @database_sync_to_async
 def user_from_token(raw_token: str):
-    """The active user a valid access token names, or None (expired, forged, user gone...)."""
-    from rest_framework.exceptions import AuthenticationFailed
+    """`(user, validated token)` for an access token the API would accept, else None.
+
+    The token's signature, type and expiry are checked as on the API (simplejwt's
+    `get_validated_token`); then `auth_tokens.user_for_token` loads the user and
+    whether the token's login still stands in one query: a token of an inactive or
+    deleted user, one issued before a password change, or one whose login was
+    logged out (`EndedLogin`) is refused.
+    """
     from rest_framework_simplejwt.authentication import JWTAuthentication
     from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
     if not raw_token or len(raw_token) > MAX_TOKEN_LENGTH:
         return None
-    # The API's own authentication class: same token types, user claim, is_active
-    # and revocation checks as `Authorization: Bearer` on the API.
-    authentication = JWTAuthentication()
     try:
-        validated = authentication.get_validated_token(raw_token.encode("latin-1"))
-        return authentication.get_user(validated), validated
-    except (InvalidToken, TokenError, AuthenticationFailed, UnicodeEncodeError):
+        validated = JWTAuthentication().get_validated_token(raw_token.encode("latin-1"))
+        return user_for_token(validated), validated
+    except (InvalidToken, TokenError, LoginEnded, UnicodeEncodeError):
         return None
     except Exception:
         logger.warning("socket token check failed", exc_info=True)
@@ -146,7 +153,11 @@ async def refuse_unauthorized(scope, receive, send) -> None:
 
 
 class _RequireUser:
-    """Behind Channels' session middleware: the consumer only for a signed-in user."""
+    """Behind Channels' session middleware: the consumer only for a signed-in user.
+
+    Channels' `get_user` has already refused a session whose password hash is stale
+    (a password change elsewhere) by flushing it: the user is anonymous then.
+    """
 
     def __init__(self, inner):
         self.inner = inner
@@ -155,13 +166,17 @@ class _RequireUser:
         user = scope.get("user")
         if user is None or not user.is_authenticated:
             return await refuse_unauthorized(scope, receive, send)
+        session_key = getattr(scope.get("session"), "session_key", None)
+        scope = {**scope, "login_id": session_login_id(session_key)}
         return await self.inner(scope, receive, send)
 
 
 class SocketAuthMiddleware:
     """Sets `scope["user"]` from `?token=` or, for our own pages, the session cookie.
 
-    Also sets `scope["auth"]` (one of the AUTH_* values) and, for a token,
+    Also sets `scope["auth"]` (one of the AUTH_* values), `scope["login_id"]` (the
+    login the socket belongs to: `auth_tokens.token_login_id` of the token, or
+    `auth_tokens.session_login_id` of the session) and, for a token,
     `scope["token_exp"]` (its expiry, seconds since the epoch). Without a user,
     the inner application is not called: the socket is closed with 4401.
     """
@@ -183,7 +198,12 @@ class SocketAuthMiddleware:
                 scope.update(user=AnonymousUser(), auth=AUTH_BAD_TOKEN)
                 return await refuse_unauthorized(scope, receive, send)
             user, validated = found
-            scope.update(user=user, auth=AUTH_TOKEN, token_exp=validated.get("exp"))
+            scope.update(
+                user=user,
+                auth=AUTH_TOKEN,
+                login_id=token_login_id(validated),
+                token_exp=validated.get("exp"),
+            )
             return await self.inner(scope, receive, send)
         if origin_is_same_site(scope):
             scope["auth"] = AUTH_SESSION

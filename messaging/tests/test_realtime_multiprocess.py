@@ -6,9 +6,10 @@ socket to server B, sends Alice's message through server A and expects the frame
 on B. Skipped without REDIS_URL: with the in-memory layer each process hears only
 its own events, which is the documented single-process default.
 
-The test database pytest prepares is inside the test's transaction and invisible
-to other processes, so the servers get a database of their own, migrated and
-filled by `manage.py` in subprocesses.
+The servers (`servers.py`) get a database of their own, migrated and filled by
+`manage.py` in subprocesses, and are started with `--ws-max-size 4096` as the
+Makefile serves the app. Logins are ended, and passwords changed, in a third
+process (`manage.py shell`), through the calls the HTTP endpoints make.
 """
 
 from __future__ import annotations
@@ -18,16 +19,11 @@ import contextlib
 import json
 import os
 import secrets
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 import warnings
-from pathlib import Path
 
 import pytest
+
+from .servers import PASSWORD, Servers, http, manage
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
@@ -40,23 +36,12 @@ pytestmark = [
     ),
 ]
 
-BASE_DIR = Path(__file__).resolve().parents[2]
 #: channels_redis blocks 5 s in BZPOPMIN waiting for events; a socket must outlive that.
 IDLE_LONGER_THAN_A_BLOCKING_READ = 6.5
 DELIVERY_BUDGET = 2.0  # seconds from the commit (the send answered) to the frame elsewhere
-START_TIMEOUT = 60.0
-
-SETUP_PEOPLE = """
-import json
-from django.contrib.auth import get_user_model
-from rest_framework_simplejwt.tokens import AccessToken
-User = get_user_model()
-people = {}
-for name in ("alice", "bob", "carol"):
-    user = User.objects.create_user(name, f"{name}@example.com", "correct horse battery staple")
-    people[name] = {"id": user.pk, "token": str(AccessToken.for_user(user))}
-print("PEOPLE=" + json.dumps(people))
-"""
+CLOSE_BUDGET = 1.0  # seconds from the commit that ends a login to its sockets' close
+#: Small, so that one person's sockets on both servers go over it.
+SOCKETS_PER_USER = 3
 
 SEND_WITH_SERVICE = """
 from django.contrib.auth import get_user_model
@@ -75,133 +60,36 @@ services.delete_user(
 )
 """
 
+END_TOKEN_LOGIN = """
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from rest_framework_simplejwt.tokens import RefreshToken
+from messaging import auth_tokens, realtime
+refresh = RefreshToken({refresh!r})
+with transaction.atomic():
+    user = get_user_model().objects.get(username={username!r})
+    realtime.revoke_login_on_commit(auth_tokens.end_token_login(user, refresh))
+"""
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def manage(env: dict[str, str], *args: str, timeout: float = 120) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert done.returncode == 0, f"manage.py {args[0]} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
-
-
-def http(port: int, method: str, path: str, body=None, token: str | None = None):
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}",
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "Accept": "application/json"},
-    )
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-
-
-class Servers:
-    def __init__(self, tmp_path: Path):
-        self.tmp_path = tmp_path
-        self.env = {
-            **os.environ,
-            # The settings this test run uses (pytest-django exports them).
-            "DJANGO_SETTINGS_MODULE": os.environ.get(
-                "DJANGO_SETTINGS_MODULE", "config.settings.test"
-            ),
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'realtime.sqlite3'}",
-            "REDIS_URL": REDIS_URL,
-            # Keys of their own on a Redis that other runs may share.
-            "CACHE_KEY_PREFIX": f"rt-multiprocess-{secrets.token_hex(4)}",
-            "SECRET_KEY": secrets.token_urlsafe(50),
-            "DEBUG": "false",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.processes: list[subprocess.Popen] = []
-        self.ports: list[int] = []
-        self.people: dict[str, dict] = {}
-
-    def start(self) -> None:
-        manage(self.env, "migrate", "--no-input", "-v", "0")
-        output = manage(self.env, "shell", "-c", SETUP_PEOPLE)
-        line = next(line for line in output.splitlines() if line.startswith("PEOPLE="))
-        self.people = json.loads(line.removeprefix("PEOPLE="))
-        for name in ("a", "b"):
-            port = free_port()
-            log = open(self.tmp_path / f"server-{name}.log", "wb")  # noqa: SIM115 (closed in stop)
-            process = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "uvicorn", "config.asgi:application"),
-                    *("--host", "127.0.0.1", "--port", str(port), "--lifespan", "off"),
-                    *("--log-level", "warning", "--no-access-log"),
-                ],
-                cwd=BASE_DIR,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            process.log = log  # type: ignore[attr-defined]
-            self.processes.append(process)
-            self.ports.append(port)
-        deadline = time.monotonic() + START_TIMEOUT
-        for process, port in zip(self.processes, self.ports, strict=True):
-            while True:
-                assert process.poll() is None, f"server exited:\n{self.logs()}"
-                try:
-                    if http(port, "GET", "/healthz")[0] == 200:
-                        break
-                except OSError:
-                    pass
-                assert time.monotonic() < deadline, f"server did not start:\n{self.logs()}"
-                time.sleep(0.2)
-            # The first API request imports and connects what later ones reuse.
-            http(port, "GET", "/api/v1/users/me/", token=self.people["alice"]["token"])
-
-    def logs(self) -> str:
-        exits = ", ".join(f"server {i} exit code {p.poll()}" for i, p in enumerate(self.processes))
-        return f"{exits}\n" + "\n".join(
-            f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}"
-            for path in sorted(self.tmp_path.glob("server-*.log"))
-        )
-
-    @contextlib.contextmanager
-    def explained(self):
-        """A failure carries the servers' logs."""
-        try:
-            yield
-        except (AssertionError, TimeoutError, OSError) as error:
-            raise AssertionError(f"{error!r}\n{self.logs()}") from error
-
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-            process.log.close()
+CHANGE_PASSWORD = """
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from messaging import realtime
+with transaction.atomic():
+    user = get_user_model().objects.get(username={username!r})
+    user.set_password("a brand new passphrase")
+    user.save(update_fields=["password"])
+    realtime.revoke_on_commit(user.pk, keep_login={keep_login!r})
+"""
 
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
-    running = Servers(tmp_path_factory.mktemp("realtime-servers"))
+    running = Servers(
+        tmp_path_factory.mktemp("realtime-servers"),
+        people=("alice", "bob", "carol", "dave", "erin", "frank"),
+        env={"SOCKETS_PER_USER": str(SOCKETS_PER_USER)},
+    )
     try:
         running.start()
         yield running
@@ -244,7 +132,7 @@ def delete_carol_through_server_a(servers: Servers) -> str:
         servers.ports[0],
         "DELETE",
         "/api/v1/users/me/",
-        {"password": "correct horse battery staple"},
+        {"password": PASSWORD},
         token=servers.people["carol"]["token"],
     )
     if status in (404, 405):
@@ -326,3 +214,91 @@ async def test_a_bad_token_is_closed_with_4401_by_a_real_server(servers):
 
         assert closed.value.rcvd is not None, closed.value
         assert closed.value.rcvd.code == 4401
+
+
+async def closed_with(ws, within: float) -> int | None:
+    """The close code the server sent within `within` seconds (frames before it are skipped)."""
+    from websockets.exceptions import ConnectionClosed
+
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                await ws.recv()
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd is not None else None
+
+
+async def still_open(ws) -> None:
+    await ws.send(json.dumps({"type": "ping"}))
+    async with asyncio.timeout(DELIVERY_BUDGET):
+        while json.loads(await ws.recv()) != {"type": "pong"}:
+            pass
+
+
+async def test_logging_out_closes_that_logins_sockets_on_every_server(servers):
+    from websockets.asyncio.client import connect
+
+    ending, other = servers.people["dave"]["logins"]
+    with servers.explained():
+        async with (
+            connect(servers.socket_url(1, ending["access"]), open_timeout=10) as on_b,
+            connect(servers.socket_url(0, ending["access"]), open_timeout=10) as on_a,
+            connect(servers.socket_url(1, other["access"]), open_timeout=10) as other_login,
+        ):
+            await still_open(on_b)
+            await still_open(on_a)
+            await asyncio.to_thread(
+                servers.shell, END_TOKEN_LOGIN.format(refresh=ending["refresh"], username="dave")
+            )
+
+            assert await closed_with(on_b, CLOSE_BUDGET) == 4401
+            assert await closed_with(on_a, CLOSE_BUDGET) == 4401
+            await still_open(other_login)
+
+
+async def test_a_password_change_closes_every_login_on_every_server(servers):
+    from websockets.asyncio.client import connect
+
+    changing, other = servers.people["erin"]["logins"]
+    plain = servers.people["erin"]["token"]
+    with servers.explained():
+        async with (
+            connect(servers.socket_url(0, changing["access"]), open_timeout=10) as kept,
+            connect(servers.socket_url(1, other["access"]), open_timeout=10) as on_b,
+            connect(servers.socket_url(0, plain), open_timeout=10) as on_a,
+        ):
+            for ws in (kept, on_b, on_a):
+                await still_open(ws)
+            await asyncio.to_thread(
+                servers.shell,
+                CHANGE_PASSWORD.format(username="erin", keep_login=changing["login_id"]),
+            )
+
+            assert await closed_with(on_b, CLOSE_BUDGET) == 4401
+            assert await closed_with(on_a, CLOSE_BUDGET) == 4401
+            assert await closed_with(kept, CLOSE_BUDGET) == 4000  # reconnect at once
+
+
+async def test_one_socket_too_many_across_servers_closes_the_oldest(servers):
+    from websockets.asyncio.client import connect
+
+    token = servers.people["frank"]["token"]
+    with servers.explained():
+        async with contextlib.AsyncExitStack() as stack:
+            sockets = []
+            for server in (0, 1, 0):  # up to the limit, on both servers
+                ws = await stack.enter_async_context(
+                    connect(servers.socket_url(server, token), open_timeout=10)
+                )
+                await still_open(ws)
+                sockets.append(ws)
+            assert len(sockets) == SOCKETS_PER_USER
+
+            newest = await stack.enter_async_context(
+                connect(servers.socket_url(1, token), open_timeout=10)
+            )
+
+            assert await closed_with(sockets[0], DELIVERY_BUDGET) == 4008
+            assert sockets[0].close_reason == "too many open sockets"
+            for ws in (*sockets[1:], newest):
+                await still_open(ws)

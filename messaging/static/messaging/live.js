@@ -1,8 +1,25 @@
 /* Live updates from the real-time socket (/ws/events/, see API.md "Real time").
    Frames are {"type": T, "data": {...}}. New messages appear, edits show, badges
-   count up; after a drop the page reconnects with exponential backoff and jitter
-   and catches up. If the socket is missing or refused, the pages simply stay as
-   the server rendered them. User text goes in with textContent only. */
+   count up. If the socket is missing or refused, the pages simply stay as the
+   server rendered them. User text goes in with textContent only.
+
+   Reconnecting, by close code:
+   - 4401/4403 (signed out, not allowed): never; retrying cannot help.
+   - 4000 (this browser changed the password; its session has a new key): at once.
+   - 4008 (too many open sockets: this page's was the person's oldest): not by
+     itself. Reconnecting at once would close the person's next oldest socket,
+     whose page would reconnect and close another, round and round. The page says
+     it is not live and reconnects when it is looked at again (it becomes visible,
+     or comes back from the back/forward cache): the page in front is live, and a
+     page in the background makes way.
+   - 1012, 1001, 1006 (server restart, going away, connection lost) on a socket
+     that was open: the first retry comes within half a second (at most once every
+     ten seconds), then backoff.
+   - anything else: exponential backoff with full jitter, which spreads the
+     reconnects of many pages after a server restart.
+   After every reopen the page catches up: it asks the server again for its live
+   lists and the counts (see "Catching up"), so nothing sent while it was away stays
+   missing. */
 (function () {
   "use strict";
 
@@ -13,12 +30,28 @@
   var MAX_DELAY = 30000;
   /* While the socket has never answered (not deployed yet), try rarely. */
   var MAX_DELAY_NEVER_OPENED = 120000;
+  var QUICK_RETRY = 500;
+  var QUICK_CODES = { 1001: true, 1006: true, 1012: true };
+  /* A socket open this long was working: its drop starts the backoff over. Quick
+     retries are at most this often, so a server that drops every socket at once
+     is not hammered. */
+  var STABLE_AFTER = 10000;
 
   var socket = null;
   var attempt = 0;
   var everOpened = false;
   var retryTimer = null;
+  var lastQuickRetry = 0;
+  /* Signed out (4401/4403), or the page is going away: no reconnecting. */
   var stopped = false;
+  /* Closed with 4008: reconnects when the page is looked at again. */
+  var displaced = false;
+  /* Catching up (below): which catch-up and counts request is the latest, the frames
+     held while a catch-up is on its way, and how many frames arrived so far. */
+  var catchUps = 0;
+  var countRequests = 0;
+  var heldFrames = null;
+  var framesSeen = 0;
   var statusEl = document.getElementById("live-status");
   var conversation = document.querySelector("[data-conversation]");
   var partner = conversation ? conversation.dataset.conversation : null;
@@ -26,7 +59,11 @@
   function setState(state) {
     document.documentElement.dataset.live = state;
     if (!statusEl) return;
-    var labels = { open: "Live", reconnecting: "Reconnecting…" };
+    var labels = {
+      open: "Live",
+      reconnecting: "Reconnecting…",
+      displaced: "Not live: open in too many tabs"
+    };
     statusEl.dataset.state = state;
     statusEl.textContent = labels[state] || "";
     statusEl.hidden = !labels[state];
@@ -38,51 +75,77 @@
 
   function connect() {
     retryTimer = null;
-    if (stopped || (socket && socket.readyState <= 1)) return;
+    if (stopped || displaced || socket) return;
     setState(everOpened ? "reconnecting" : "connecting");
+    var ws;
     try {
-      socket = new WebSocket(socketUrl());
+      ws = new WebSocket(socketUrl());
     } catch (error) {
-      scheduleRetry();
+      scheduleRetry(false);
       return;
     }
-    socket.addEventListener("open", function () {
+    socket = ws;
+    var openedAt = 0;
+    /* Every listener first checks that its socket is still the page's: a socket the
+       page gave up on (pagehide) must not touch the state of the next one. */
+    ws.addEventListener("open", function () {
+      if (ws !== socket) return;
       var wasDropped = everOpened;
       everOpened = true;
-      attempt = 0;
+      openedAt = Date.now();
       setState("open");
       if (wasDropped) catchUp();
     });
-    socket.addEventListener("message", function (event) {
+    ws.addEventListener("message", function (event) {
+      if (ws !== socket) return;
       var frame;
       try { frame = JSON.parse(event.data); } catch (error) { return; }
-      if (frame && typeof frame.type === "string" && frame.data) handle(frame.type, frame.data);
+      if (frame && typeof frame.type === "string" && frame.data) receive(frame.type, frame.data);
     });
-    socket.addEventListener("close", function (event) {
+    ws.addEventListener("close", function (event) {
+      if (ws !== socket) return;
       socket = null;
-      /* 4401/4403: not authenticated or not allowed; retrying cannot help. */
       if (event.code === 4401 || event.code === 4403) {
         stopped = true;
         setState("closed");
         return;
       }
+      if (event.code === 4008) {
+        displaced = true;
+        setState("displaced");
+        return;
+      }
+      if (openedAt && Date.now() - openedAt >= STABLE_AFTER) attempt = 0;
+      if (event.code === 4000) {
+        setState("reconnecting");
+        connect();
+        return;
+      }
+      var quick = openedAt > 0 && QUICK_CODES[event.code] === true &&
+        Date.now() - lastQuickRetry >= STABLE_AFTER;
       setState(everOpened ? "reconnecting" : "closed");
-      scheduleRetry();
+      scheduleRetry(quick);
     });
   }
 
-  /* Exponential backoff with full jitter: spreads reconnects after a server restart. */
-  function scheduleRetry() {
-    if (stopped || retryTimer) return;
-    var cap = everOpened ? MAX_DELAY : MAX_DELAY_NEVER_OPENED;
-    var ceiling = Math.min(cap, BASE_DELAY * Math.pow(2, attempt));
-    attempt += 1;
-    var delay = BASE_DELAY / 2 + Math.random() * ceiling;
+  function scheduleRetry(quick) {
+    if (stopped || displaced || retryTimer) return;
+    var delay;
+    if (quick) {
+      lastQuickRetry = Date.now();
+      delay = Math.random() * QUICK_RETRY;
+    } else {
+      /* Exponential backoff with full jitter. */
+      var cap = everOpened ? MAX_DELAY : MAX_DELAY_NEVER_OPENED;
+      var ceiling = Math.min(cap, BASE_DELAY * Math.pow(2, attempt));
+      attempt += 1;
+      delay = BASE_DELAY / 2 + Math.random() * ceiling;
+    }
     retryTimer = window.setTimeout(connect, delay);
   }
 
   function reconnectNow() {
-    if (stopped || socket) return;
+    if (stopped || displaced || socket) return;
     if (retryTimer) window.clearTimeout(retryTimer);
     retryTimer = null;
     attempt = 0;
@@ -91,42 +154,60 @@
 
   window.addEventListener("online", reconnectNow);
   document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState === "visible") {
-      reconnectNow();
-      markVisibleRead();
-    }
+    if (document.visibilityState !== "visible") return;
+    displaced = false;
+    reconnectNow();
+    markVisibleRead();
   });
   window.addEventListener("pagehide", function () {
     stopped = true;
-    if (socket) socket.close(1000);
+    if (retryTimer) window.clearTimeout(retryTimer);
+    retryTimer = null;
+    if (socket) {
+      var ws = socket;
+      socket = null;
+      ws.close(1000);
+    }
   });
   window.addEventListener("pageshow", function (event) {
     if (event.persisted) {
       stopped = false;
+      displaced = false;
       reconnectNow();
     }
   });
 
   /* Events ------------------------------------------------------------------- */
 
-  function handle(type, data) {
-    if (type === "message.created") onCreated(data);
-    else if (type === "message.updated") onUpdated(data);
-    else if (type === "message.deleted") onDeleted(data);
-    else if (type === "message.read") onRead(data);
-    else if (type === "notification.created") onNotification(data);
+  function receive(type, data) {
+    framesSeen += 1;
+    if (heldFrames) heldFrames.push({ type: type, data: data });
+    handle(type, data, false);
   }
 
-  function onCreated(message) {
+  /* `replay`: the frame was shown already and is applied again to lists the page
+     just fetched; only the lists change (no badge, announcement or read mark). */
+  function handle(type, data, replay) {
+    if (type === "message.created") onCreated(data, replay);
+    else if (type === "message.updated") onUpdated(data);
+    else if (type === "message.deleted") onDeleted(data, replay);
+    else if (type === "message.read") onRead(data);
+    else if (type === "notification.created") onNotification(data, replay);
+  }
+
+  function onCreated(message, replay) {
     if (partner && message.sender === partner) {
       if (insertMessage(message)) {
+        if (replay) return;
         queueRead(message.id);
         announce("New message from " + message.sender);
         return;
       }
     }
+    /* Not shown again when the inbox row has it already (the page was fetched after it). */
+    var shown = updateInboxRow(message);
+    if (replay || !shown) return;
     bumpBadge("messages", 1);
-    updateInboxRow(message);
     announce("New message from " + message.sender);
   }
 
@@ -146,7 +227,7 @@
     }
   }
 
-  function onDeleted(data) {
+  function onDeleted(data, replay) {
     var article = document.getElementById("m" + data.id);
     if (article) {
       article.classList.add("msg--deleted");
@@ -154,7 +235,7 @@
       var actions = article.querySelector(".msg__actions");
       if (actions) actions.remove();
     }
-    refreshCounts();
+    if (!replay) refreshCounts(1);
   }
 
   function onRead(data) {
@@ -168,8 +249,10 @@
     });
   }
 
-  function onNotification(note) {
-    bumpBadge("notifications", 1);
+  function onNotification(note, replay) {
+    /* Already listed: the page was fetched after it was made, and counted it. */
+    if (document.getElementById("n" + note.id)) return;
+    if (!replay) bumpBadge("notifications", 1);
     var list = document.getElementById("notes");
     var template = document.getElementById("tpl-note");
     if (!list || !template || note.read) return;
@@ -293,7 +376,10 @@
 
   /* Messages shown while the page is in view are read; the server is told. */
   var toMark = [];
+  var marked = {};
   function queueRead(id) {
+    if (marked[id]) return;
+    marked[id] = true;
     toMark.push(id);
     markVisibleRead();
   }
@@ -317,13 +403,15 @@
     return null;
   }
 
+  /* Returns false when the row shows this message (or a later one) already. */
   function updateInboxRow(message) {
     var list = document.getElementById("conversations");
     var template = document.getElementById("tpl-conversation");
-    if (!list) return;
+    if (!list) return true;
     var row = inboxRow(message.sender);
+    if (row && (parseInt(row.dataset.last, 10) || 0) >= message.id) return false;
     if (!row) {
-      if (!template) return;
+      if (!template) return true;
       row = template.content.firstElementChild.cloneNode(true);
       row.dataset.partner = message.sender;
       row.querySelector(".conv__link").href = "/conversations/" + encodeURIComponent(message.sender) + "/";
@@ -343,6 +431,7 @@
     count.textContent = String((badge.hidden ? 0 : parseInt(count.textContent, 10) || 0) + 1);
     badge.hidden = false;
     list.prepend(row);
+    return true;
   }
 
   /* Badges --------------------------------------------------------------------- */
@@ -366,36 +455,91 @@
     flash(el, "bump");
   }
 
-  /* After a drop: events may have been missed, so ask for the counts again. */
-  function refreshCounts() {
-    var url = document.body.dataset.countsUrl;
-    if (!url) return;
-    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (response) { return response.ok ? response.json() : null; })
-      .then(function (counts) {
-        if (!counts) return;
-        setBadge("notifications", counts.notifications);
-        setBadge("messages", counts.messages);
-      })
-      .catch(function () {});
-  }
+  /* Catching up -----------------------------------------------------------------
+     After every reopen the page asks the server again for what it shows: the counts,
+     and the live lists of this page (the threads of a conversation, the inbox rows,
+     the notifications), which replace the ones on the page. The answer may be older
+     than frames that arrive while it is on its way: those frames are held and
+     applied again on top of it (applying a frame to a list twice changes nothing),
+     so neither hides the other. The counts are asked again while frames keep
+     arriving during the request. */
+  var LISTS = ["threads", "conversations", "notes"];
+  var EMPTY_NOTES = ["threads-empty", "inbox-empty"];
 
   function catchUp() {
-    refreshCounts();
-    if (!conversation || !document.getElementById("threads")) return;
-    var typing = document.activeElement instanceof HTMLTextAreaElement && document.activeElement.value;
-    if (typing) return;
-    /* Fetch the page again and take its threads: nothing missed stays missing. */
-    fetch(location.href, { credentials: "same-origin" })
+    var run = ++catchUps;
+    refreshCounts(3);
+    var lists = LISTS.filter(function (id) { return document.getElementById(id); });
+    if (!lists.length) return;
+    var writing = fieldBeingWritten(lists);
+    if (writing) {
+      /* Replacing the lists would take the reply being written with them: catch up
+         once the writer leaves the field. */
+      writing.addEventListener("focusout", function () {
+        if (run === catchUps) catchUp();
+      }, { once: true });
+      return;
+    }
+    heldFrames = [];
+    fetch(location.href, { credentials: "same-origin", cache: "no-store" })
       .then(function (response) { return response.ok ? response.text() : null; })
       .then(function (html) {
+        if (run !== catchUps) return;
+        var held = heldFrames || [];
+        heldFrames = null;
         if (!html) return;
-        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("threads");
-        var current = document.getElementById("threads");
-        if (fresh && current) {
-          current.replaceWith(document.adoptNode(fresh));
-          if (window.Messaging) window.Messaging.localizeTimes(document.getElementById("threads"));
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        lists.forEach(function (id) {
+          var current = document.getElementById(id);
+          var next = fresh.getElementById(id);
+          if (!current || !next) return;
+          current.replaceWith(document.adoptNode(next));
+          if (window.Messaging) window.Messaging.localizeTimes(next);
+        });
+        EMPTY_NOTES.forEach(function (id) {
+          var current = document.getElementById(id);
+          if (current && !fresh.getElementById(id)) current.remove();
+        });
+        held.forEach(function (frame) { handle(frame.type, frame.data, true); });
+        /* What the partner sent meanwhile is on the open page now: read, as if it had
+           arrived live (once the page is in view). */
+        if (partner) {
+          var unread = document.querySelectorAll("#threads article.msg--new");
+          Array.prototype.forEach.call(unread, function (article) {
+            if (article.dataset.sender === partner) queueRead(article.dataset.id);
+          });
         }
+      })
+      .catch(function () {
+        if (run === catchUps) heldFrames = null;
+      });
+  }
+
+  function fieldBeingWritten(lists) {
+    var field = document.activeElement;
+    if (!field || !(field instanceof HTMLTextAreaElement || field instanceof HTMLInputElement)) return null;
+    if (!field.value) return null;
+    for (var i = 0; i < lists.length; i += 1) {
+      if (document.getElementById(lists[i]).contains(field)) return field;
+    }
+    return null;
+  }
+
+  function refreshCounts(tries) {
+    var url = document.body.dataset.countsUrl;
+    if (!url) return;
+    var run = ++countRequests;
+    var seen = framesSeen;
+    fetch(url, { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (counts) {
+        if (!counts || run !== countRequests) return;
+        if (framesSeen !== seen && tries > 1) {
+          refreshCounts(tries - 1);
+          return;
+        }
+        setBadge("notifications", counts.notifications);
+        setBadge("messages", counts.messages);
       })
       .catch(function () {});
   }

@@ -42,7 +42,7 @@ def _free_port() -> int:
 class AppServer:
     """`uvicorn` serving the project on a free port; `restart()` drops every socket."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = workdir / "server.log"
@@ -58,6 +58,7 @@ class AppServer:
         }
         # Local memory cache and in-memory channel layer: nothing shared with other runs.
         self.env.pop("REDIS_URL", None)
+        self.env.update(env or {})
         self.process: subprocess.Popen | None = None
 
     def manage(self, *args: str) -> None:
@@ -124,6 +125,18 @@ def app_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def one_socket_server(tmp_path_factory, app_server):
+    """The app allowing one open socket per person (SOCKETS_PER_USER=1).
+
+    Its static files are the ones `app_server` collected (one STATIC_ROOT)."""
+    server = AppServer(tmp_path_factory.mktemp("browser-app-one-socket"), {"SOCKETS_PER_USER": "1"})
+    server.manage("migrate", "--no-input", "-v0")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def chromium():
     from playwright.sync_api import sync_playwright
 
@@ -137,12 +150,15 @@ def chromium():
 
 @pytest.fixture
 def person(chromium, app_server):
-    """A fresh browser profile (cookies and all) per person; closed after the test."""
+    """A fresh browser profile (cookies and all) per person; closed after the test.
+
+    On `app_server` unless `base_url` says otherwise."""
     contexts = []
 
     def _new(**options):
         options.setdefault("viewport", {"width": 1200, "height": 900})
-        context = chromium.new_context(base_url=app_server.url, accept_downloads=True, **options)
+        options.setdefault("base_url", app_server.url)
+        context = chromium.new_context(accept_downloads=True, **options)
         context.set_default_timeout(15_000)
         contexts.append(context)
         return context
