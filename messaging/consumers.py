@@ -27,8 +27,9 @@ a new socket reads the size of the user's group (one Redis ZCOUNT; dead members
 included). Within the limit, that is all. Over it, the newcomer asks the person's
 sockets, through the group, when they opened (`sockets.census`); each open socket
 answers the newcomer directly (`sockets.present`: its open time and channel). After
-`census_seconds`, the newcomer counts the answers and itself and, when they are more
-than the limit, tells the oldest to close (`sockets.displace`). A socket whose worker
+`census_seconds` (or as soon as every other member answered), the newcomer counts
+the answers and itself and, when they are more than the limit, tells the oldest to
+close (`sockets.displace`). A socket whose worker
 died stays in the group until `group_expiry` but never answers, so it never counts
 (it only makes the next connects of that person ask). Sockets opened at the same
 moment: the last to join sees all of them and closes the oldest, and the others
@@ -91,7 +92,9 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
     #: default), so a socket open that long would go quiet: it rejoins this often.
     group_renewal_seconds: float = 3600
     #: How long a new socket waits for the person's other sockets to say when they opened.
-    census_seconds: float = 0.5
+    #: Counting ends sooner once every member of the group has answered: the deadline
+    #: only matters when a member is dead (its worker died) or slow to answer.
+    census_seconds: float = 2.0
 
     user_id: int | None = None
     login_id: str | None = None
@@ -100,6 +103,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
     _joined: tuple[str, ...] = ()
     # Answers to this socket's census while it is being taken (channel -> open time).
     _present: dict[str, float] | None = None
+    _expected: int | None = None
     _timers: list[asyncio.TimerHandle] | None = None
     # Strong references to the tasks the timers start, for as long as they run.
     _timer_tasks: set[asyncio.Task] | None = None
@@ -187,6 +191,8 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         if members is not None and members <= limit:
             return  # within the limit even if every member is alive: nobody to ask
         self._present = {}
+        # Once every other member has answered, counting need not wait for the deadline.
+        self._expected = members - 1 if members is not None else None
         try:
             await self.channel_layer.group_send(
                 group, {"type": CENSUS, "reply_to": self.channel_name}
@@ -232,6 +238,8 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
     async def sockets_present(self, event: dict[str, Any]) -> None:
         if self._present is not None:
             self._present[str(event["channel"])] = float(event["opened_at"])
+            if self._expected is not None and len(self._present) >= self._expected:
+                await self._count()
 
     async def _count(self) -> None:
         present, self._present = self._present, None

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
+from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers, get_channel_layer
 from django.conf import settings as django_settings
 from django.db import connections
 from django.test import Client
@@ -75,6 +75,9 @@ async def _fresh_channel_layer():
     yield
     # Groups and queued frames must not leak into the next test (nor its event loop).
     await get_channel_layer().flush()
+    # Nor the layer's own state: a test that failed with a socket still receiving leaves
+    # the layer bound to its closed event loop, and the next test gets a layer of its own.
+    channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
     # The ORM thread's connection, so the test database can be dropped at the end.
     await database_sync_to_async(connections.close_all)()
 

@@ -17,6 +17,7 @@ from channels.layers import get_channel_layer
 from django.test import Client
 
 from messaging import realtime
+from messaging.consumers import EventsConsumer
 
 from .servers import WS_MAX_SIZE, Servers
 from .test_realtime import (  # noqa: F401 (autouse fixtures)
@@ -33,9 +34,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 #: The close codes of the contract (consumers.py).
 TOO_MANY_SOCKETS = 4008
 MESSAGE_TOO_BIG = 1009
-#: The oldest socket closes this soon after one too many opened: the time the newest
-#: one gives the others to answer (half a second), and the one-second promise.
-DISPLACED_WITHIN = 2.0
+#: The oldest socket closes this soon after one too many opened: at once when every
+#: socket of the person answers, else after the time the newest gives the others to
+#: answer (`census_seconds`), and then the one-second promise.
+DISPLACED_WITHIN = EventsConsumer.census_seconds + 1.0
 
 
 @pytest.fixture
