@@ -384,8 +384,9 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "### Datasets",
         "",
-        "`manage.py generate_dataset --preset small|large --seed 42` (COPY on PostgreSQL, "
-        "then VACUUM ANALYZE). *Inbox rows* are the per-user `Conversation` rows (two per "
+        "`python -m bench.dataset --preset small|large --seed 42` (COPY on PostgreSQL, "
+        "then VACUUM ANALYZE; its rows checked through the product's selectors before "
+        "anything is measured). *Inbox rows* are the per-user `Conversation` rows (two per "
         "pair).",
         "",
         *_dataset_section(results),

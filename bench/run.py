@@ -3,7 +3,8 @@
     python -m bench.run [--preset small|large|both] [--duration 20] [--warmup 5]
 
 Each preset gets a fresh PostgreSQL database `messaging_bench_<preset>`, migrated and
-filled by `manage.py generate_dataset`; its query counts are measured in-process
+filled by `python -m bench.dataset`, which checks its rows through the product's
+selectors before anything is measured; its query counts are measured in-process
 (`bench.inprocess`). Then every preset's server is started, `uvicorn
 config.asgi:application` with one worker per core and `bench.settings` (production
 settings, DEBUG off, Redis database 9 under a key prefix of this run's own), and wrk,
@@ -451,9 +452,9 @@ def prepare_preset(preset: str, args: argparse.Namespace, run_id: str) -> Prepar
     run_step("migrate", [python, "manage.py", "migrate", "--no-input", "-v0"], env, 300, logfile)
     timings["migrate_s"] = round(time.monotonic() - started, 1)
     gen_started = time.monotonic()
-    generate = ["generate_dataset", "--preset", preset, "--seed", str(args.seed)]
+    generate = ["-m", "bench.dataset", "--preset", preset, "--seed", str(args.seed)]
     generate += ["--manifest", str(manifest_path)]
-    run_step("generate_dataset", [python, "manage.py", *generate], env, 3600, logfile)
+    run_step("dataset", [python, *generate], env, 3600, logfile)
     timings["generate_s"] = round(time.monotonic() - gen_started, 1)
     queries_path = work / "queries.json"
     count = ["queries", "--manifest", str(manifest_path), "--out", str(queries_path)]

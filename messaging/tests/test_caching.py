@@ -139,7 +139,7 @@ def test_bob_is_not_invalidated_by_a_change_of_alice_alone(
 
 @pytest.mark.django_db(transaction=True)
 def test_invalidating_everything_moves_every_key_once_committed(alice, bob, carol):
-    # What a bulk import that sends no signals calls (see generate_dataset).
+    # What a bulk import that sends no signals calls (see bench/dataset.py).
     before = {user.pk: every_key(user.pk, carol.pk) for user in (alice, bob)}
 
     with transaction.atomic():
