@@ -9,7 +9,7 @@ VENV := .venv
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help install run serve migrate seed test test-fast test-browser lint format bench bench-perf bench-faults bench-load schema clean
+.PHONY: help install run serve migrate seed test test-fast test-browser lint format bench bench-perf bench-faults bench-load bench-ceiling schema clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -66,6 +66,12 @@ bench-faults: install ## Redis and PostgreSQL outages under traffic (docs/harden
 
 bench-load: install ## Three minutes of mixed traffic, then every message accounted for
 	$(RUN) python -m bench.load --duration 180
+
+bench-ceiling: install ## The bare Django ceiling per server shape, the product's stack as a ratio of it
+	@command -v wrk >/dev/null || { echo "installing Debian's wrk"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null) \
+	  || { echo "error: wrk is not installed and could not be installed (apt-get install wrk)"; exit 1; }; }
+	$(RUN) python -m bench.ruler
 
 clean: ## Remove the environment, local database and caches
 	rm -rf $(VENV) .tools var db.sqlite3 staticfiles .pytest_cache .ruff_cache
