@@ -219,9 +219,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["messaging.api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["messaging.api.throttling.UserRateThrottle"],
-    # Per-IP limits use REMOTE_ADDR, never a client's X-Forwarded-For (rotating it would
-    # dodge RATE_LIMIT_AUTH); behind the load balancer uvicorn's --proxy-headers sets it.
-    "NUM_PROXIES": 0,
+    # Per-IP limits use REMOTE_ADDR unless NUM_PROXIES says how many proxies append to
+    # X-Forwarded-For: then the address the nearest one appended, never one a client
+    # wrote (rotating it would dodge RATE_LIMIT_AUTH). gunicorn leaves REMOTE_ADDR as
+    # the load balancer's: set NUM_PROXIES=1 behind one (docs/deploy.md).
+    "NUM_PROXIES": int(env("NUM_PROXIES", "0")),
     "EXCEPTION_HANDLER": "messaging.api.exceptions.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "auth": env("RATE_LIMIT_AUTH", "20/min"),

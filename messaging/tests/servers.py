@@ -1,4 +1,5 @@
-"""Real `uvicorn config.asgi:application` processes for socket tests, as `make run` serves the app.
+"""Real server processes for socket tests: `uvicorn config.asgi:application`, as `make run`
+serves the app, and `gunicorn config.wsgi:application`, as production serves HTTP.
 
 The test database pytest prepares is inside the test's transaction and invisible
 to other processes, so the servers get a file SQLite database of their own,
@@ -86,19 +87,36 @@ def http(port: int, method: str, path: str, body=None, token: str | None = None)
         return error.code, error.read()
 
 
+def server_command(kind: str, port: int) -> list[str]:
+    if kind == "gunicorn":
+        return [
+            *(sys.executable, "-m", "gunicorn", "config.wsgi:application"),
+            *("--bind", f"127.0.0.1:{port}", "--workers", "2", "--log-level", "warning"),
+        ]
+    return [
+        *(sys.executable, "-m", "uvicorn", "config.asgi:application"),
+        *("--host", "127.0.0.1", "--port", str(port), "--lifespan", "off"),
+        *("--log-level", "warning", "--no-access-log"),
+    ]
+
+
 class Servers:
-    """uvicorn processes on free ports, one per entry of `server_args` (its extra arguments)."""
+    """Server processes on free ports, one per entry of `server_args` (its extra arguments):
+    uvicorn (ASGI: pages, API and sockets), or gunicorn (WSGI: pages and API) where
+    `kinds` says so."""
 
     def __init__(
         self,
         tmp_path: Path,
         *,
         server_args: Sequence[Sequence[str]] = (WS_MAX_SIZE, WS_MAX_SIZE),
+        kinds: Sequence[str] | None = None,
         people: Sequence[str] = ("alice", "bob", "carol"),
         env: dict[str, str] | None = None,
     ):
         self.tmp_path = tmp_path
         self.server_args = [list(args) for args in server_args]
+        self.kinds = list(kinds or ["uvicorn"] * len(self.server_args))
         self.names = list(people)
         self.env = {
             **os.environ,
@@ -131,16 +149,11 @@ class Servers:
         output = self.shell(setup)
         line = next(line for line in output.splitlines() if line.startswith("PEOPLE="))
         self.people = json.loads(line.removeprefix("PEOPLE="))
-        for index, extra in enumerate(self.server_args):
+        for index, (kind, extra) in enumerate(zip(self.kinds, self.server_args, strict=True)):
             port = free_port()
             log = open(self.tmp_path / f"server-{index}.log", "wb")  # noqa: SIM115 (closed in stop)
             process = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "uvicorn", "config.asgi:application"),
-                    *("--host", "127.0.0.1", "--port", str(port), "--lifespan", "off"),
-                    *("--log-level", "warning", "--no-access-log"),
-                    *extra,
-                ],
+                [*server_command(kind, port), *extra],
                 cwd=BASE_DIR,
                 env=self.env,
                 stdout=log,

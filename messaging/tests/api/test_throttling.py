@@ -56,14 +56,39 @@ def test_auth_attempts_are_limited_per_ip(api, alice, rates, path, body):
 def test_a_forged_forwarded_for_header_does_not_reset_the_auth_limit(api, alice, rates):
     rates(auth="2/min")
     client = api()
-    body = {"username": "alice", "password": "wrong"}
 
+    # Another account each time, so that only the per-IP limit can hold them back.
     statuses = [
-        client.post("/api/v1/auth/token/", body, HTTP_X_FORWARDED_FOR=f"10.9.8.{i}").status_code
+        client.post(
+            "/api/v1/auth/token/",
+            {"username": f"someone{i}", "password": "wrong"},
+            HTTP_X_FORWARDED_FOR=f"10.9.8.{i}",
+        ).status_code
         for i in range(3)
     ]
 
     assert statuses == [401, 401, 429]
+
+
+def test_behind_a_proxy_the_limit_follows_the_address_the_proxy_appended(
+    api, alice, rates, settings
+):
+    rates(auth="2/min")
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    client = api()
+
+    def attempt(i: int, forwarded_for: str) -> int:
+        body = {"username": f"someone{i}", "password": "wrong"}
+        return client.post(
+            "/api/v1/auth/token/", body, HTTP_X_FORWARDED_FOR=forwarded_for
+        ).status_code
+
+    # The client forges a new first address each time; the proxy appends the real one.
+    statuses = [attempt(i, f"10.9.8.{i}, 203.0.113.7") for i in range(3)]
+    elsewhere = attempt(9, "10.9.8.1, 203.0.113.8")
+
+    assert statuses == [401, 401, 429]
+    assert elsewhere == 401
 
 
 def test_auth_limit_counts_register_token_and_refresh_together(api, alice, rates):
