@@ -9,7 +9,7 @@ VENV := .venv
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help install run serve migrate seed test test-fast test-browser lint format bench bench-perf bench-faults bench-load bench-ceiling schema clean
+.PHONY: help install run serve migrate seed test test-fast test-browser lint format bench bench-large bench-faults bench-load bench-ceiling wrk schema clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -56,10 +56,16 @@ format: install ## Apply ruff's formatting and fixes
 schema: install ## Validate the OpenAPI schema
 	$(RUN) python manage.py spectacular --validate --fail-on-warn --file /dev/null
 
-bench: bench-perf bench-faults bench-load ## All three benchmark runs below
+bench: install wrk ## Every workload against the bare Django ceiling, small dataset, gunicorn (docs/benchmarks.md)
+	$(RUN) python -m bench.run --preset small
 
-bench-perf: install ## Throughput and latency at two data sizes, sockets (docs/benchmarks.md)
-	$(RUN) python -m bench.run
+bench-large: install wrk ## The same on the 1M-message dataset
+	$(RUN) python -m bench.run --preset large
+
+wrk: # The load generator of bench, bench-large and bench-ceiling
+	@command -v wrk >/dev/null || { echo "installing Debian's wrk"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null) \
+	  || { echo "error: wrk is not installed and could not be installed (apt-get install wrk)"; exit 1; }; }
 
 bench-faults: install ## Redis and PostgreSQL outages under traffic (docs/hardening.md)
 	$(RUN) python -m bench.faults
@@ -67,10 +73,7 @@ bench-faults: install ## Redis and PostgreSQL outages under traffic (docs/harden
 bench-load: install ## Three minutes of mixed traffic, then every message accounted for
 	$(RUN) python -m bench.load --duration 180
 
-bench-ceiling: install ## The bare Django ceiling per server shape, the product's stack as a ratio of it
-	@command -v wrk >/dev/null || { echo "installing Debian's wrk"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null) \
-	  || { echo "error: wrk is not installed and could not be installed (apt-get install wrk)"; exit 1; }; }
+bench-ceiling: install wrk ## The bare Django ceiling per server shape, the product's stack as a ratio of it
 	$(RUN) python -m bench.ruler
 
 clean: ## Remove the environment, local database and caches

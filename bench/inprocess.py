@@ -1,17 +1,17 @@
-"""In-process measurements through Django's test Client, against the benchmark database.
+"""In-process, through Django's test client, on the benchmark database.
 
-    python -m bench.inprocess queries --manifest FILE --out FILE
-    python -m bench.inprocess profile --manifest FILE --workload inbox [--requests 200] [--out F]
+    python -m bench.inprocess credentials --manifest FILE --out FILE
+    python -m bench.inprocess measure --manifest FILE --out FILE [--profile-requests 30]
 
-`queries` counts the SQL queries of each workload's request (cold: the first one in a
-fresh cache namespace; warm: the same request again, as wrk repeats it), times each
-SELECT of the cold request with EXPLAIN ANALYZE, and times 40 warm requests made one
-after another (latency without queueing, wall and CPU). It also mints an access token for the
-heavy user with simplejwt (same SECRET_KEY as the server). `profile` runs a workload's
-warm request many times under pyinstrument and writes the text report.
+`credentials` mints the heavy user's JWT (simplejwt), a signed-in session (the test
+client's `force_login`, stored where the server reads sessions) and a CSRF cookie and
+token, with the product's own code: no HTTP log-in. `measure` counts each workload's
+SQL queries (cold: the first request in a fresh cache namespace; warm: the same request
+again, as wrk repeats it) and splits its warm requests' time, sampled by pyinstrument,
+into database (Django's database backend and psycopg), template rendering (Django's
+template engine, queries it triggers excluded) and the rest (Python).
 
-Runs with `DJANGO_SETTINGS_MODULE=bench.settings` and the DATABASE_URL, REDIS_URL and
-CACHE_KEY_PREFIX that `bench.run` sets (or that you set by hand).
+Runs with `DJANGO_SETTINGS_MODULE=bench.settings` and the environment `bench.run` sets.
 """
 
 from __future__ import annotations
@@ -20,9 +20,6 @@ import argparse
 import itertools
 import json
 import os
-import re
-import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -33,132 +30,137 @@ import django
 
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection  # noqa: E402
-from django.test import Client  # noqa: E402
+from django.middleware.csrf import get_token  # noqa: E402
+from django.test import Client, RequestFactory  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from rest_framework_simplejwt.tokens import AccessToken  # noqa: E402
 
-from .workloads import BY_KEY, WORKLOADS, Workload  # noqa: E402
+from .workloads import NOCACHE, SEND_PARTNERS, WORKLOADS, Workload  # noqa: E402
 
 _counter = itertools.count(1)
-#: Warm requests timed one after another (in-process, no concurrency) per workload.
-SINGLE_CLIENT_REQUESTS = 40
+DB_PATHS = ("/django/db/backends/", "/psycopg/", "/psycopg_pool/")
+TEMPLATE_PATHS = ("/django/template/", "/django/templatetags/")
 
 
-def _client(token: str) -> Client:
+def credentials(username: str) -> dict[str, str]:
+    user = get_user_model().objects.get(username=username)
+    client = Client()
+    client.force_login(user)
+    request = RequestFactory().get("/")
+    token = get_token(request)
+    return {
+        "jwt": str(AccessToken.for_user(user)),
+        "session_cookie": f"{settings.SESSION_COOKIE_NAME}="
+        f"{client.cookies[settings.SESSION_COOKIE_NAME].value}",
+        "csrf_cookie": f"{settings.CSRF_COOKIE_NAME}={request.META['CSRF_COOKIE']}",
+        "csrf_token": token,
+    }
+
+
+def client_for(workload: Workload, creds: dict[str, str]) -> Client:
     # Behind the TLS proxy production runs behind: the proxy's header, no redirect.
-    return Client(headers={"authorization": f"Bearer {token}", "x-forwarded-proto": "https"})
+    if workload.kind == "api":
+        return Client(
+            headers={"authorization": f"Bearer {creds['jwt']}", "x-forwarded-proto": "https"}
+        )
+    client = Client(headers={"x-forwarded-proto": "https"})
+    for cookie in (creds["session_cookie"], creds["csrf_cookie"]):
+        name, value = cookie.split("=", 1)
+        client.cookies[name] = value
+    return client
 
 
-def _request(client: Client, workload: Workload, heavy: dict[str, Any]):
+def request(client: Client, workload: Workload, heavy: dict[str, Any]):
+    """One request of `workload` as wrk makes it (a new path or a new message each time)."""
     path = workload.url_path(heavy)
-    if workload.script == "nocache.lua":
-        path += f"?bench_nocache=q-{next(_counter)}"
-    if workload.method == "POST":
-        partner = heavy["partner_usernames"][next(_counter) % 50]
-        body = {"receiver": partner, "content": f"in-process benchmark message {next(_counter)}"}
-        return client.post(path, data=json.dumps(body), content_type="application/json")
-    return client.get(path)
+    n = next(_counter)
+    if workload.script == NOCACHE:
+        path += f"?bench_nocache=i-{n}"
+    if workload.method != "POST":
+        return client.get(path)
+    receiver = heavy["partner_usernames"][n % SEND_PARTNERS]
+    content = f"in-process benchmark message {time.time_ns()}-{n}"
+    if workload.kind == "page":
+        return client.post(path, {"receiver": receiver, "content": content})
+    return client.post(
+        path,
+        data=json.dumps({"receiver": receiver, "content": content}),
+        content_type="application/json",
+        headers={"idempotency-key": f"bench-inprocess-{time.time_ns()}-{n}"},
+    )
 
 
-def _explain_ms(sql: str) -> float | None:
-    """Execution time PostgreSQL reports for one captured SELECT."""
-    if connection.vendor != "postgresql" or not sql.lstrip().upper().startswith("SELECT"):
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql)
-        plan = cursor.fetchone()[0]
-    plan = json.loads(plan) if isinstance(plan, str) else plan
-    return round(plan[0]["Execution Time"], 3)
+def split(frame, acc: dict[str, float], category: str = "python") -> dict[str, float]:
+    """A pyinstrument frame tree's time by where it was spent (seconds)."""
+    path = (frame.file_path or "").replace("\\", "/")
+    if any(part in path for part in DB_PATHS):
+        acc["database"] += frame.time
+        return acc
+    if category == "python" and any(part in path for part in TEMPLATE_PATHS):
+        category = "template"
+    children = frame.children
+    acc[category] += max(0.0, frame.time - sum(child.time for child in children))
+    for child in children:
+        split(child, acc, category)
+    return acc
 
 
-def _shape(sql: str) -> str:
-    """A query without its literal values, to compare shapes across dataset sizes."""
-    return re.sub(r"\b\d+\b|'[^']*'", "?", sql)[:400]
-
-
-def token_for(username: str) -> str:
-    return str(AccessToken.for_user(get_user_model().objects.get(username=username)))
-
-
-def queries(manifest: dict[str, Any]) -> dict[str, Any]:
-    heavy = manifest["heavy"]
-    token = token_for(heavy["username"])
-    client = _client(token)
-    results: dict[str, Any] = {}
-    for workload in WORKLOADS:
-        entry: dict[str, Any] = {}
-        for phase in ("cold", "warm"):
-            with CaptureQueriesContext(connection) as captured:
-                started = time.perf_counter()
-                response = _request(client, workload, heavy)
-                elapsed = time.perf_counter() - started
-            entry[phase] = {
-                "status": response.status_code,
-                "queries": len(captured.captured_queries),
-                "ms": round(elapsed * 1000, 2),
-                "bytes": len(response.content),
-                "sql": [_shape(q["sql"]) for q in captured.captured_queries],
-            }
-            if phase == "cold":
-                timings = [_explain_ms(q["sql"]) for q in captured.captured_queries]
-                entry[phase]["sql_ms"] = timings
-                entry[phase]["db_ms"] = round(sum(t for t in timings if t is not None), 3)
-        # One client, no concurrency: the request's own latency, without queueing.
-        wall, cpu = [], []
-        for _ in range(SINGLE_CLIENT_REQUESTS):
-            started, started_cpu = time.perf_counter(), time.process_time()
-            _request(client, workload, heavy)
-            wall.append((time.perf_counter() - started) * 1000)
-            cpu.append((time.process_time() - started_cpu) * 1000)
-        entry["single_client"] = {
-            "requests": SINGLE_CLIENT_REQUESTS,
-            "p50_ms": round(statistics.median(wall), 3),
-            "cpu_p50_ms": round(statistics.median(cpu), 3),
-        }
-        results[workload.key] = entry
-    return {"token": token, "workloads": results}
-
-
-def profile(manifest: dict[str, Any], key: str, requests: int) -> str:
+def time_split(client: Client, workload: Workload, heavy: dict[str, Any], requests: int):
     from pyinstrument import Profiler
 
-    heavy = manifest["heavy"]
-    client = _client(token_for(heavy["username"]))
-    workload = BY_KEY[key]
-    _request(client, workload, heavy)  # the cold request is not what wrk repeats
     profiler = Profiler(interval=0.0005)
     started = time.perf_counter()
     with profiler:
         for _ in range(requests):
-            _request(client, workload, heavy)
-    per_request = (time.perf_counter() - started) / requests * 1000
-    header = f"# {workload.label}: {requests} warm requests, {per_request:.2f} ms each in-process\n"
-    return header + profiler.output_text(unicode=True, color=False, show_all=False)
+            request(client, workload, heavy)
+    wall_ms = (time.perf_counter() - started) / requests * 1000
+    root = profiler.last_session.root_frame()
+    acc = {"database": 0.0, "template": 0.0, "python": 0.0}
+    if root is not None:
+        split(root, acc)
+    total = sum(acc.values()) or 1.0
+    return {
+        "requests": requests,
+        "ms_per_request": round(wall_ms, 3),
+        **{f"{name}_ms": round(value / requests * 1000, 3) for name, value in acc.items()},
+        **{f"{name}_pct": round(value / total * 100, 1) for name, value in acc.items()},
+    }
+
+
+def measure(manifest: dict[str, Any], profile_requests: int) -> dict[str, Any]:
+    heavy = manifest["heavy"]
+    creds = credentials(heavy["username"])
+    results: dict[str, Any] = {}
+    for workload in WORKLOADS:
+        client = client_for(workload, creds)
+        entry: dict[str, Any] = {}
+        for phase in ("cold", "warm"):
+            with CaptureQueriesContext(connection) as captured:
+                response = request(client, workload, heavy)
+            entry[f"status_{phase}"] = response.status_code
+            entry[f"queries_{phase}"] = len(captured.captured_queries)
+        entry["bytes"] = len(response.content)
+        entry["split"] = time_split(client, workload, heavy, profile_requests)
+        results[workload.key] = entry
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.inprocess")
-    sub = parser.add_subparsers(dest="command", required=True)
-    q = sub.add_parser("queries")
-    q.add_argument("--manifest", type=Path, required=True)
-    q.add_argument("--out", type=Path, required=True)
-    p = sub.add_parser("profile")
-    p.add_argument("--manifest", type=Path, required=True)
-    p.add_argument("--workload", choices=sorted(BY_KEY), required=True)
-    p.add_argument("--requests", type=int, default=200)
-    p.add_argument("--out", type=Path)
+    parser.add_argument("command", choices=("credentials", "measure"))
+    parser.add_argument("--manifest", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--profile-requests", type=int, default=30)
     args = parser.parse_args(argv)
     manifest = json.loads(args.manifest.read_text())
-    if args.command == "queries":
-        args.out.write_text(json.dumps(queries(manifest), indent=2) + "\n")
+    if args.command == "credentials":
+        result = credentials(manifest["heavy"]["username"])
     else:
-        text = profile(manifest, args.workload, args.requests)
-        if args.out:
-            args.out.write_text(text)
-        else:
-            sys.stdout.write(text)
+        result = measure(manifest, args.profile_requests)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
 

@@ -17,7 +17,8 @@ Load is `wrk --latency` carrying the user's session cookie: a warm-up, then thre
 measured runs (the best is reported, with the spread), then one run at a single
 connection. wrk's own CPU time (utime + stime from /proc/<pid>/stat, read as it exits)
 over its wall time says whether the load generator took the server's cores; the machine's
-busy time minus the server's and wrk's says what other work took.
+busy time minus the server's, wrk's and (on PostgreSQL) the live backends of the stack's
+database says what other work took.
 
 The run is refused (exit status 2, the reasons on standard error) when:
 - a bare ceiling's p50 under load, per request queued at each worker (p50 x workers /
@@ -44,6 +45,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -249,6 +251,37 @@ def group_cpu_seconds(pgrp: int) -> float:
     return total / TICK
 
 
+#: A PostgreSQL backend's title: `postgres: [cluster: ]user database host(port) state`.
+_BACKEND = re.compile(r"postgres: (?:\S+: )?[^\s:]+ ([^\s:]+) (?:\[local\]|\S+\(\d+\))")
+
+
+def backend_database(title: str) -> str | None:
+    """The database a PostgreSQL backend serves, from its process title; None if not one."""
+    match = _BACKEND.match(title)
+    return match[1] if match else None
+
+
+def database_cpu_seconds(databases: Collection[str]) -> float:
+    """CPU time so far of the live PostgreSQL backends serving `databases` (the server's
+    queries run there: that is the served stack's work, not other work on the machine)."""
+    if not databases:
+        return 0.0
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if backend_database(title) not in databases:
+            continue
+        fields = stat_fields(int(entry.name))
+        if fields is not None:
+            total += int(fields[11]) + int(fields[12])
+    return total / TICK
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds all cores have spent busy since boot (/proc/stat)."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
@@ -262,16 +295,18 @@ def load_average() -> list[float]:
 # wrk ------------------------------------------------------------------------------
 
 
-def run_wrk(
+def wrk_command(
     port: int,
-    cookie: str,
     *,
     duration: float,
     connections: int,
     threads: int,
-    server_pgrp: int | None = None,
-) -> dict[str, Any]:
-    """One wrk run; its parsed output plus wrk's, the server's and other work's CPU (cores)."""
+    path: str = PATH,
+    headers: dict[str, str] | None = None,
+    script: Path | None = None,
+) -> list[str]:
+    """`wrk --latency` against `path` on loopback, every request with `headers` and the
+    proxy's; `script` (a Lua file) shapes each request when given."""
     cmd = [
         "wrk",
         f"-t{threads}",
@@ -280,15 +315,50 @@ def run_wrk(
         "--timeout",
         "10s",
         "--latency",
-        "-H",
-        f"Cookie: {cookie}",
-        *(item for name, value in PROXY_HEADERS.items() for item in ("-H", f"{name}: {value}")),
-        f"http://{HOST}:{port}{PATH}",
     ]
+    for name, value in {**(headers or {}), **PROXY_HEADERS}.items():
+        cmd += ["-H", f"{name}: {value}"]
+    if script is not None:
+        cmd += ["-s", str(script)]
+    cmd.append(f"http://{HOST}:{port}{path}")
+    return cmd
+
+
+def run_wrk(
+    port: int,
+    cookie: str | None,
+    *,
+    duration: float,
+    connections: int,
+    threads: int,
+    server_pgrp: int | None = None,
+    path: str = PATH,
+    headers: dict[str, str] | None = None,
+    script: Path | None = None,
+    env: dict[str, str] | None = None,
+    databases: Collection[str] = (),
+) -> dict[str, Any]:
+    """One wrk run; its parsed output plus wrk's, the server's, its database backends' (those
+    serving `databases`) and other work's CPU (cores)."""
+    cmd = wrk_command(
+        port,
+        duration=duration,
+        connections=connections,
+        threads=threads,
+        path=path,
+        headers={**({"Cookie": cookie} if cookie else {}), **(headers or {})},
+        script=script,
+    )
     server_before = group_cpu_seconds(server_pgrp) if server_pgrp else 0.0
+    database_before = database_cpu_seconds(databases)
     busy_before = machine_busy_seconds()
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
     )
     began = time.monotonic()
     deadline = began + duration + 60
@@ -305,6 +375,7 @@ def run_wrk(
         cpu = process_cpu_seconds(proc.pid) or cpu
         busy_after = machine_busy_seconds()
         server_after = group_cpu_seconds(server_pgrp) if server_pgrp else 0.0
+        database_after = database_cpu_seconds(databases)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         output, errors = proc.stdout.read(), proc.stderr.read()
@@ -318,6 +389,8 @@ def run_wrk(
     result = parse_wrk(output)
     wrk_cores = cpu / wall
     server_cores = (server_after - server_before) / wall
+    # A backend that exits during the run takes its CPU time with it: never below zero.
+    database_cores = max(0.0, database_after - database_before) / wall
     result.update(
         connections=connections,
         threads=threads,
@@ -325,8 +398,10 @@ def run_wrk(
         wrk_cpu_cores=round(wrk_cores, 3),
         wrk_cpu_cores_rusage=round((usage.ru_utime + usage.ru_stime) / wall, 3),
         server_cpu_cores=round(server_cores, 3),
+        database_cpu_cores=round(database_cores, 3),
         other_cpu_cores=round(
-            max(0.0, (busy_after - busy_before) / wall - wrk_cores - server_cores), 3
+            max(0.0, (busy_after - busy_before) / wall - wrk_cores - server_cores - database_cores),
+            3,
         ),
     )
     return result
@@ -529,6 +604,7 @@ def summarise(runs: list[dict[str, Any]], one: dict[str, Any]) -> dict[str, Any]
         "rps_one": one["rps"],
         "wrk_cpu_cores": [run["wrk_cpu_cores"] for run in measured],
         "server_cpu_cores": [run["server_cpu_cores"] for run in measured],
+        "database_cpu_cores": [run.get("database_cpu_cores", 0.0) for run in measured],
         "other_cpu_cores": [run["other_cpu_cores"] for run in measured],
         "non_2xx": sum(run["non_2xx"] for run in measured),
         "socket_errors": sum(sum(run["socket_errors"].values()) for run in measured),
@@ -537,9 +613,11 @@ def summarise(runs: list[dict[str, Any]], one: dict[str, Any]) -> dict[str, Any]
     }
 
 
-def measure(server: Server, cookie: str, args: argparse.Namespace) -> dict[str, Any]:
+def measure(
+    server: Server, cookie: str, args: argparse.Namespace, databases: Collection[str] = ()
+) -> dict[str, Any]:
     assert server.proc is not None
-    options = {"server_pgrp": server.proc.pid}
+    options = {"server_pgrp": server.proc.pid, "databases": databases}
     if args.warmup > 0:
         run_wrk(
             server.port,
@@ -660,7 +738,8 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{shape}/{stack.name}: {args.workers} workers")
             with Server(shape, stack, args.workers, envs[stack.name], logfile) as server:
                 server.wait_ready(cookies[stack.name])
-                measured = measure(server, cookies[stack.name], args)
+                databases = [urls[stack.name].rsplit("/", 1)[1]] if args.pg_database else []
+                measured = measure(server, cookies[stack.name], args, databases)
             results.setdefault(shape, {})[stack.name] = measured
             commands.setdefault(shape, {})[stack.name] = " ".join(
                 part if part != sys.executable else "python" for part in server.cmd

@@ -7,11 +7,10 @@ What differs from `config.settings.production`, and why:
 - Throttles still run on every request (their cache round trips are part of the
   cost) but with per-second windows far above the load, so nothing is refused and
   a throttle's history stays as short as a real user's.
-- `bench/urls.py` adds the ceiling view at `/bench/ceiling/`.
 - Static files are collected (with production's manifest storage, which the error
   pages need) into var/bench/static rather than the shared staticfiles/.
-- `bench/run.py` sets DB_CONN_MAX_AGE (0 by default, see docs/benchmarks.md: persistent
-  connections are per thread, and under ASGI every request has a thread of its own).
+- `bench/run.py` sets DB_CONN_MAX_AGE and DB_POOL_MAX_SIZE per server shape, as
+  docs/deploy.md sets them in production.
 The database, Redis and the secret come from the environment `bench/run.py` sets.
 """
 
@@ -24,7 +23,6 @@ from config.settings.production import *  # noqa: F403
 from config.settings.production import BASE_DIR, REST_FRAMEWORK
 
 DEBUG = False
-ROOT_URLCONF = "bench.urls"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 STATIC_ROOT = BASE_DIR / "var" / "bench" / "static"
 

@@ -1,4 +1,4 @@
-"""The benchmark server's URLs plus the bare ceiling's view, at the same path."""
+"""The product's URLs plus the bare ceiling's view, at the same path."""
 
 from django.urls import include, path
 
@@ -6,5 +6,5 @@ from .views import ceiling
 
 urlpatterns = [
     path("ceiling/", ceiling, name="ceiling"),
-    path("", include("bench.urls")),
+    path("", include("config.urls")),
 ]
