@@ -70,7 +70,7 @@ wrk: # The load generator of bench, bench-large and bench-ceiling
 bench-faults: install ## Redis and PostgreSQL outages under traffic (docs/hardening.md)
 	$(RUN) python -m bench.faults
 
-bench-load: install ## Three minutes of mixed traffic, then every message accounted for
+bench-load: install ## Locust's mixed day (3 min, gunicorn + uvicorn), then every message accounted for
 	$(RUN) python -m bench.load --duration 180
 
 bench-ceiling: install wrk ## The bare Django ceiling per server shape, the product's stack as a ratio of it

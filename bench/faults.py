@@ -40,27 +40,26 @@ var/faults/<run>/) and exits 1 when a promise is broken.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import signal
 import threading
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import accounting
+from . import accounting, ruler
 from .harness import (
-    RESULTS_DIR,
-    ROOT,
     Answer,
     Http,
     Person,
     PrivatePostgres,
     PrivateRedis,
-    Recorder,
-    Server,
+    Record,
     SocketClient,
     SocketFleet,
     check_delivery,
@@ -72,16 +71,14 @@ from .harness import (
     register,
     server_env,
 )
+from .ruler import RESULTS_DIR, ROOT
+from .run import PRODUCT, wait_healthy
 
 PEOPLE = 4
 WORKERS = 2
 #: Longest a request may take while a dependency is down ("not a hang").
 OUTAGE_LATENCY_LIMIT = 5.0
 REDIS_WARM, REDIS_DOWN, REDIS_AFTER = 6.0, 8.0, 8.0
-REDIS_MODES = {
-    "kill": "redis-server SIGKILLed, restarted on the same port from a snapshot taken just before",
-    "freeze": "redis-server SIGSTOPped (hung, or partitioned without resets), then SIGCONTed",
-}
 REDIS_MODES = {
     "kill": "redis-server SIGKILLed, restarted on the same port from a snapshot taken just before",
     "freeze": "redis-server SIGSTOPped (hung, or partitioned without resets), then SIGCONTed",
@@ -122,7 +119,6 @@ class Traffic:
 
     def __init__(self, http: Http, ring: Ring, tag: str) -> None:
         self.http, self.ring, self.people, self.tag = http, ring, ring.people, tag
-        self.recorder = http.recorder
         self.lock = ring.lock
         self.started_to, self.acked_to, self.last = ring.started_to, ring.acked_to, ring.last
         self.sends: list[dict[str, Any]] = []
@@ -273,19 +269,20 @@ class Traffic:
                 )
 
     def _poll_readyz(self) -> None:
-        http = Http(self.http.port, recorder=None, timeout=30)
+        http = Http(self.http.port, timeout=30)
         while not self.stop_reading.is_set():
             answer = http.call("GET", "/readyz")
             self.readyz.append((answer.t0, answer.t1, answer.status))
             time.sleep(0.2)
 
 
+def tally(labels) -> dict[str, int]:
+    """How many of each label, in the labels' order."""
+    return dict(sorted(Counter(map(str, labels)).items()))
+
+
 def statuses(records) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for record in records:
-        label = str(record.status) if record.status else f"no answer ({record.error[:40]})"
-        counts[label] = counts.get(label, 0) + 1
-    return dict(sorted(counts.items()))
+    return tally(r.status or f"no answer ({r.error[:40]})" for r in records)
 
 
 def relative(t: float, origin: float) -> float:
@@ -317,7 +314,6 @@ class Stack:
         self.work, self.run_id = work, run_id
         self.redis = PrivateRedis(work / "redis", work / "redis.log")
         self.pg = PrivatePostgres()
-        self.server: Server | None = None
         self.people: list[Person] = []
         self.ring = Ring([])
         self.env: dict[str, str] = {}
@@ -339,35 +335,35 @@ class Stack:
         log("migrate and collectstatic")
         prepare_database(self.env, self.work / "setup.log")
 
-    def serve(self, pool: int) -> Server:
-        env = dict(self.env)
-        if pool:
-            env["DB_POOL_MAX_SIZE"] = str(pool)
-        self.server = Server(env, WORKERS, self.work / f"server-pool{pool}.log")
-        self.server.start()
-        log(f"server: uvicorn, {WORKERS} workers, port {self.server.port}, DB_POOL_MAX_SIZE={pool}")
-        if not self.people:
-            http = Http(self.server.port)
-            self.people = [register(http, f"ring{i}") for i in range(PEOPLE)]
-            for person in self.people:
-                page_login(http, person)
-            self.ring = Ring(self.people)
-            log(f"people: {', '.join(p.username for p in self.people)} (tokens and sessions)")
-        return self.server
-
-    def stop_server(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
+    @contextlib.contextmanager
+    def serve(self, pool: int):
+        """The server with DB_POOL_MAX_SIZE=`pool` (0: unset); the ring registered once."""
+        env = {**self.env, "DB_POOL_MAX_SIZE": str(pool)} if pool else self.env
+        logfile = self.work / f"server-pool{pool}.log"
+        with ruler.Server("uvicorn", PRODUCT, WORKERS, env, logfile) as server:
+            wait_healthy(server)
+            log(f"server: uvicorn, {WORKERS} workers, port {server.port}, DB_POOL_MAX_SIZE={pool}")
+            if not self.people:
+                http = Http(server.port)
+                self.people = [register(http, f"ring{i}") for i in range(PEOPLE)]
+                for person in self.people:
+                    page_login(http, person)
+                self.ring = Ring(self.people)
+                log(f"people: {', '.join(p.username for p in self.people)} (tokens and sessions)")
+            yield server
 
     def down(self) -> None:
         try:
-            self.stop_server()
+            self.redis.stop()
         finally:
-            try:
-                self.redis.stop()
-            finally:
-                self.pg.cleanup()
+            self.pg.cleanup()
+
+
+def log_since(server: ruler.Server, offset: int) -> str:
+    """What the server logged from byte `offset` of its log on."""
+    with server.logfile.open("rb") as handle:
+        handle.seek(offset)
+        return handle.read().decode(errors="replace")
 
 
 def sockets_for(stack: Stack, port: int) -> SocketFleet:
@@ -392,12 +388,14 @@ def wait_probe(client: SocketClient, message_id: int, timeout: float) -> float |
 # Redis killed -------------------------------------------------------------------
 
 
-def redis_fault(stack: Stack, server: Server, pool: int, mode: str, down: float) -> dict[str, Any]:
+def redis_fault(
+    stack: Stack, server: ruler.Server, pool: int, mode: str, down: float
+) -> dict[str, Any]:
     """`mode` "kill": SIGKILL, then a restart from a snapshot; "freeze": SIGSTOP, SIGCONT."""
     log(f"--- Redis {mode} (DB_POOL_MAX_SIZE={pool})")
-    recorder = Recorder()
-    traffic = Traffic(Http(server.port, recorder, timeout=30), stack.ring, f"redis-{mode}-p{pool}")
-    log_offset = server.log_size()
+    records: list[Record] = []
+    traffic = Traffic(Http(server.port, records, timeout=30), stack.ring, f"redis-{mode}-p{pool}")
+    log_offset = server.logfile.stat().st_size
     fleet = sockets_for(stack, server.port)
     marks: dict[str, float] = {"begin": time.monotonic()}
     result: dict[str, Any] = {"fault": REDIS_MODES[mode], "down_s": down}
@@ -455,8 +453,7 @@ def redis_fault(stack: Stack, server: Server, pool: int, mode: str, down: float)
         time.sleep(0.5)
         fleet.stop()
     origin = marks["fault"]
-    records = recorder.records
-    text = server.log_since(log_offset)
+    text = log_since(server, log_offset)
     logged = log_summary(text)
     outage = [r for r in records if marks["fault"] <= r.t0 < marks["redis_up"]]
     overlapping = [r for r in records if r.t0 < marks["redis_up"] and r.t1 > marks["fault"]]
@@ -490,7 +487,7 @@ def redis_fault(stack: Stack, server: Server, pool: int, mode: str, down: float)
         if t0 < marks["redis_up"] and t1 > marks["fault"]
     ]
     result["readyz"] = {
-        "during_outage": counted(readyz_outage),
+        "during_outage": tally(readyz_outage),
         "max_ms_during_outage": round(max(readyz_ms), 1) if readyz_ms else None,
         "seconds_to_200_after_recovery": round(marks["readyz_200"] - marks["recover"], 2),
     }
@@ -509,8 +506,8 @@ def redis_fault(stack: Stack, server: Server, pool: int, mode: str, down: float)
         "failed_reconnects": sum(len(c.failed_connects) for c in fleet.clients),
         "all_back_s_after_recovery": round(marks["sockets_back"] - marks["recover"], 2),
         "probe_heard_after_s": probe_heard and round(probe_heard, 3),
-        "delivery_before": check_delivery(before, fleet.clients, DELIVERY_GRACE).as_dict(),
-        "delivery_after_recovery": check_delivery(after, fleet.clients, DELIVERY_GRACE).as_dict(),
+        "delivery_before": check_delivery(before, fleet.clients, DELIVERY_GRACE),
+        "delivery_after_recovery": check_delivery(after, fleet.clients, DELIVERY_GRACE),
         "sent_during_outage": len(
             [s for s in traffic.sends if marks["fault"] <= s["t1"] < marks["redis_up"]]
         ),
@@ -577,26 +574,18 @@ def stale_hint(logged: dict[str, int]) -> str:
     )
 
 
-def counted(values) -> dict[str, int]:
-    return dict(sorted({str(v): list(values).count(v) for v in values}.items()))
-
-
 def statuses_by_kind(records) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for record in records:
-        label = f"{record.kind} {record.status or 'no answer'}"
-        counts[label] = counts.get(label, 0) + 1
-    return dict(sorted(counts.items()))
+    return tally(f"{r.kind} {r.status or 'no answer'}" for r in records)
 
 
 # PostgreSQL restarted -----------------------------------------------------------
 
 
-def postgres_fault(stack: Stack, server: Server, pool: int, down: float) -> dict[str, Any]:
+def postgres_fault(stack: Stack, server: ruler.Server, pool: int, down: float) -> dict[str, Any]:
     log(f"--- PostgreSQL fault (DB_POOL_MAX_SIZE={pool})")
-    recorder = Recorder()
-    traffic = Traffic(Http(server.port, recorder, timeout=30), stack.ring, f"pg-p{pool}")
-    log_offset = server.log_size()
+    records: list[Record] = []
+    traffic = Traffic(Http(server.port, records, timeout=30), stack.ring, f"pg-p{pool}")
+    log_offset = server.logfile.stat().st_size
     fleet = sockets_for(stack, server.port)
     marks: dict[str, float] = {"begin": time.monotonic()}
     broken: list[str] = []
@@ -619,8 +608,7 @@ def postgres_fault(stack: Stack, server: Server, pool: int, down: float) -> dict
         time.sleep(0.5)
         fleet.stop()
     origin = marks["stop"]
-    records = recorder.records
-    text = server.log_since(log_offset)
+    text = log_since(server, log_offset)
 
     def window(t0: float, t1: float):
         return [r for r in records if t0 <= r.t0 < t1]
@@ -673,9 +661,9 @@ def postgres_fault(stack: Stack, server: Server, pool: int, down: float) -> dict
         (t1 - t0) * 1000 for t0, t1, _s in polls if marks["stop"] < t1 and t0 < marks["start"]
     ]
     result["readyz"] = {
-        "during_outage": counted(readyz_outage),
+        "during_outage": tally(readyz_outage),
         "max_ms_during_outage": round(max(readyz_ms), 1) if readyz_ms else None,
-        "after": counted(readyz_after),
+        "after": tally(readyz_after),
         "seconds_to_200_after_start": readyz_ok and round(min(readyz_ok) - marks["start"], 2),
     }
     result["answers_503"] = answers_503(records)
@@ -690,7 +678,7 @@ def postgres_fault(stack: Stack, server: Server, pool: int, down: float) -> dict
         "acknowledged": len(traffic.sends),
         "retried": len(retried),
         "attempts_of_retried": sum(s["attempts"] for s in retried),
-        "retried_statuses": statuses_of(retried),
+        "retried_statuses": tally(st for send in retried for st in send["statuses"]),
         "never_acknowledged": len(traffic.unacknowledged),
         "retried_sends": [
             {
@@ -707,7 +695,7 @@ def postgres_fault(stack: Stack, server: Server, pool: int, down: float) -> dict
     result["sockets"] = {
         "drops": {c.name: len(c.drops(fleet.t_stop)) for c in fleet.clients},
         "close_codes": close_codes(fleet),
-        "delivery": check_delivery(traffic.sends, fleet.clients, DELIVERY_GRACE).as_dict(),
+        "delivery": check_delivery(traffic.sends, fleet.clients, DELIVERY_GRACE),
     }
     result["timeline_s"] = {k: relative(v, origin) for k, v in marks.items()}
 
@@ -761,31 +749,18 @@ def postgres_fault(stack: Stack, server: Server, pool: int, down: float) -> dict
 
 def close_codes(fleet: SocketFleet) -> dict[str, int]:
     """How the server closed the sockets the clients did not close themselves."""
-    counts: dict[str, int] = {}
-    for client in fleet.clients:
-        for _t, code in client.drops(fleet.t_stop):
-            counts[str(code)] = counts.get(str(code), 0) + 1
-    return dict(sorted(counts.items()))
-
-
-def statuses_of(sends: list[dict[str, Any]]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for send in sends:
-        for status in send["statuses"]:
-            counts[str(status)] = counts.get(str(status), 0) + 1
-    return dict(sorted(counts.items()))
+    return tally(code for c in fleet.clients for _t, code in c.drops(fleet.t_stop))
 
 
 def answers_503(records) -> dict[str, int]:
     """The 503s by (API or page, Retry-After, content type): what a client had to go on."""
-    counts: dict[str, int] = {}
+    labels = []
     for record in records:
         if record.status == 503:
             where = "page" if record.kind.endswith("-page") else "api"
             retry_after, content_type = record.note.split("|", 1)
-            label = f"{where} Retry-After={retry_after} {content_type.split(';')[0]}"
-            counts[label] = counts.get(label, 0) + 1
-    return dict(sorted(counts.items()))
+            labels.append(f"{where} Retry-After={retry_after} {content_type.split(';')[0]}")
+    return tally(labels)
 
 
 # Main -------------------------------------------------------------------------
@@ -834,9 +809,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack.up()
         for pool in pools:
-            server = stack.serve(pool)
             run: dict[str, Any] = {}
-            try:
+            with stack.serve(pool) as server:
                 for fault in faults:
                     if fault == "postgres":
                         run[fault] = postgres_fault(stack, server, pool, args.pg_down)
@@ -844,8 +818,6 @@ def main(argv: list[str] | None = None) -> int:
                         run[fault] = redis_fault(
                             stack, server, pool, fault.split("-")[1], args.redis_down
                         )
-            finally:
-                stack.stop_server()
             for fault, outcome in run.items():
                 all_sends += outcome.pop("_sends")
                 broken += [f"{fault} (pool {pool}): {b}" for b in outcome["broken"]]

@@ -1,10 +1,11 @@
-"""What the fault and load runs share: processes they own, and clients that record everything.
+"""What the load, fault and socket runs share: processes they own, clients that record.
 
 - `PrivateRedis` and `PrivatePostgres`: a redis-server and a PostgreSQL cluster of the
   run's own, on free loopback ports, in temporary directories (the machine's shared
-  servers are never stopped or restarted);
-- `Server`: `uvicorn config.asgi:application` with production-shaped settings
-  (`bench.settings`), in its own process group, its log kept for inspection;
+  servers are never stopped or restarted); `own_database`: a database of the run's own
+  on the machine's PostgreSQL;
+- `server_env` and `prepare_database`: the environment of a production-shaped server
+  (`bench.settings`) and its migrated database; `bench.ruler.Server` starts the server;
 - `Http`: one keep-alive connection per thread, every answer recorded with its timing;
 - `SocketFleet`: `/ws/events/` clients on an event loop of their own that reconnect
   after a drop and record every frame, drop and reconnection.
@@ -19,13 +20,13 @@ import asyncio
 import contextlib
 import http.client
 import json
+import math
 import os
 import pwd
 import random
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,51 +34,28 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS_DIR = ROOT / "bench" / "results"
-HOST = "127.0.0.1"
+from .ruler import HOST, PROXY_HEADERS, ROOT, free_port, stop_group
+
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-#: What the TLS-terminating proxy in front of production adds to every request.
-PROXY_HEADERS = {"X-Forwarded-Proto": "https"}
+#: The machine's PostgreSQL, for databases of a run's own (`own_database`).
+PG_URL = f"postgres://postgres@{HOST}:5432"
 PASSWORD = "harness-password-not-secret-7"
 #: The pages' reconnection delay (live.js BASE_DELAY), in seconds.
 RECONNECT_BASE = 1.0
 
 
-def log(prefix: str, message: str) -> None:
-    print(f"[{prefix} {datetime.now():%H:%M:%S}] {message}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
-def stop_group(proc: subprocess.Popen, grace: float = 10) -> None:
-    """SIGTERM the process group started with `proc`, then SIGKILL what is left."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=grace)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
-
-
-def percentile(values: list[float], pct: float) -> float | None:
-    if not values:
-        return None
+def percentile(values: Iterable[float], pct: float) -> float | None:
+    """Nearest rank: the smallest value with at least `pct`% of the values at or below it."""
     ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
+    if not ordered:
+        return None
+    rank = math.ceil(pct / 100 * len(ordered) - 1e-9)
+    return ordered[min(len(ordered), max(1, rank)) - 1]
 
 
 def run_checked(cmd: list[str], *, env: dict[str, str] | None = None, timeout: float = 120):
@@ -232,6 +210,26 @@ class PrivatePostgres:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def own_database(name: str, keep: bool = False):
+    """Database `name` on the machine's PostgreSQL, made afresh; its URL. Dropped on the
+    way out unless `keep`."""
+    import psycopg
+    from psycopg import sql
+
+    def admin(statement: str) -> None:
+        with psycopg.connect(f"{PG_URL}/postgres", autocommit=True, connect_timeout=5) as conn:
+            conn.execute(sql.SQL(statement).format(sql.Identifier(name)))
+
+    admin("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+    admin("CREATE DATABASE {}")
+    try:
+        yield f"{PG_URL}/{name}"
+    finally:
+        if not keep:
+            admin("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+
+
 # The server -------------------------------------------------------------------
 
 
@@ -268,60 +266,6 @@ def prepare_database(env: dict[str, str], logfile: Path) -> None:
         proc = run_checked(cmd, env=env, timeout=300)
         with logfile.open("a") as out:
             out.write(f"$ {' '.join(cmd)}\n{proc.stdout}{proc.stderr}")
-
-
-class Server:
-    """uvicorn serving config.asgi in its own process group, its output in `logfile`."""
-
-    def __init__(self, env: dict[str, str], workers: int, logfile: Path) -> None:
-        self.env, self.workers, self.logfile = env, workers, logfile
-        self.port = free_port()
-        self.proc: subprocess.Popen | None = None
-        self._out = None
-
-    def start(self, timeout: float = 60) -> None:
-        cmd = [
-            *(sys.executable, "-m", "uvicorn", "config.asgi:application"),
-            *("--host", HOST, "--port", str(self.port), "--workers", str(self.workers)),
-            *("--lifespan", "off", "--no-access-log", "--log-level", "warning"),
-        ]
-        self._out = self.logfile.open("ab")
-        self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=self.env, stdout=self._out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the server exited (log: {self.logfile})")
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                conn = http.client.HTTPConnection(HOST, self.port, timeout=2)
-                conn.request("GET", "/healthz", headers=PROXY_HEADERS)
-                if conn.getresponse().status == 200:
-                    conn.close()
-                    return
-                conn.close()
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"no answer from /healthz in {timeout:.0f} s ({self.logfile})")
-            time.sleep(0.2)
-
-    def log_size(self) -> int:
-        with contextlib.suppress(OSError):
-            return self.logfile.stat().st_size
-        return 0
-
-    def log_since(self, offset: int) -> str:
-        with self.logfile.open("rb") as handle:
-            handle.seek(offset)
-            return handle.read().decode(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop_group(self.proc)
-            self.proc = None
-        if self._out is not None:
-            self._out.close()
-            self._out = None
 
 
 def log_summary(text: str) -> dict[str, Any]:
@@ -379,21 +323,12 @@ class Record:
     note: str = ""
 
 
-class Recorder:
-    """Every request of a run, in order of completion (list.append is atomic)."""
-
-    def __init__(self) -> None:
-        self.records: list[Record] = []
-
-    def add(self, record: Record) -> None:
-        self.records.append(record)
-
-
 class Http:
-    """Requests to the server on one keep-alive connection per thread, each one recorded."""
+    """Requests to the server on one keep-alive connection per thread, each one recorded in
+    `records` (list.append is atomic) when given."""
 
-    def __init__(self, port: int, recorder: Recorder | None = None, timeout: float = 30) -> None:
-        self.port, self.recorder, self.timeout = port, recorder, timeout
+    def __init__(self, port: int, records: list[Record] | None = None, timeout: float = 30):
+        self.port, self.records, self.timeout = port, records, timeout
         self.local = threading.local()
 
     def _conn(self) -> http.client.HTTPConnection:
@@ -447,12 +382,12 @@ class Http:
         except (OSError, http.client.HTTPException) as error:
             self._drop()
             answer = Answer(0, b"", {}, t0, time.monotonic(), f"{type(error).__name__}: {error}")
-        if self.recorder is not None:
+        if self.records is not None:
             note = ""
             if answer.status in (429, 503):
                 # What a client needs to back off: Retry-After, and a body it can read.
                 note = f"{answer.headers.get('retry-after')}|{answer.headers.get('content-type')}"
-            self.recorder.add(
+            self.records.append(
                 Record(
                     kind or method, user, answer.status, answer.t0, answer.t1, answer.error, note
                 )
@@ -483,7 +418,6 @@ class Person:
     username: str
     token: str = ""
     cookies: dict[str, str] = field(default_factory=dict)
-    user_id: int = 0
 
 
 def register(http_: Http, username: str, password: str = PASSWORD) -> Person:
@@ -493,7 +427,7 @@ def register(http_: Http, username: str, password: str = PASSWORD) -> Person:
     )  # fmt: skip
     if answer.status != 201:
         raise RuntimeError(f"register {username}: {answer.status} {answer.body[:300]!r}")
-    person = Person(username, user_id=int(answer.json()["id"]))
+    person = Person(username)
     answer = http_.call(
         "POST", "/api/v1/auth/token/", kind="token",
         json_body={"username": username, "password": password},
@@ -552,8 +486,8 @@ class SocketClient:
     def connected(self) -> bool:
         return bool(self.intervals) and self.intervals[-1][1] is None
 
-    def message_ids(self, kind: str = "message.created") -> set[int]:
-        return {int(f.data["id"]) for f in self.frames if f.type == kind and "id" in f.data}
+    def message_ids(self) -> set[int]:
+        return {int(f.data["id"]) for f in self.frames if f.type == "message.created"}
 
     def notified_message_ids(self) -> dict[int, list[str]]:
         found: dict[int, list[str]] = {}
@@ -667,28 +601,9 @@ class SocketFleet:
             self.thread.join(timeout=20)
 
 
-@dataclass
-class Delivery:
-    expected: int = 0
-    delivered: int = 0
-    missing: list[dict[str, Any]] = field(default_factory=list)
-    notifications_expected: int = 0
-    notifications_delivered: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "expected": self.expected,
-            "delivered": self.delivered,
-            "missing": len(self.missing),
-            "missing_examples": self.missing[:10],
-            "notifications_expected": self.notifications_expected,
-            "notifications_delivered": self.notifications_delivered,
-        }
-
-
 def check_delivery(
     sends: list[dict[str, Any]], clients: list[SocketClient], grace: float = 2.0
-) -> Delivery:
+) -> dict[str, Any]:
     """For every acknowledged send, each of the receiver's sockets that was open from before
     the send began until `grace` s after its answer must have had its message.created (and
     its notification.created).
@@ -700,22 +615,28 @@ def check_delivery(
         by_user.setdefault(client.person.username, []).append(client)
     received = {id(c): c.message_ids() for c in clients}
     notified = {id(c): c.notified_message_ids() for c in clients}
-    result = Delivery()
+    expected = delivered = notifications = 0
+    missing = []
     for send in sends:
         for client in by_user.get(send["receiver"], []):
             if not client.open_during(send["t0"], send["t1"] + grace):
                 continue
-            result.expected += 1
-            result.notifications_expected += 1
+            expected += 1
             if send["id"] in received[id(client)]:
-                result.delivered += 1
+                delivered += 1
             else:
-                result.missing.append(
+                missing.append(
                     {"socket": client.name, "message": send["id"], "receiver": send["receiver"]}
                 )
-            if send["id"] in notified[id(client)]:
-                result.notifications_delivered += 1
-    return result
+            notifications += send["id"] in notified[id(client)]
+    return {
+        "expected": expected,
+        "delivered": delivered,
+        "missing": len(missing),
+        "missing_examples": missing[:10],
+        "notifications_expected": expected,
+        "notifications_delivered": notifications,
+    }
 
 
 def latency_table(records: list[Record]) -> dict[str, dict[str, Any]]:

@@ -3,9 +3,10 @@
     python -m bench.report
 
 re-renders the documents from bench/results/bench-<preset>-latest.json (each preset
-published so far); `bench.run` calls the same functions after a published run. The
-hand-written history (earlier profiles and fixes) lives in bench/analysis.md and is
-copied under "History".
+published so far, committed) and bench/results/mixed-latest.json (`make bench-load`);
+`bench.run` calls the same functions after a published run. The socket runs' table is
+kept in bench/sockets.md (`python -m bench.ws_bench` prints its rows), the hand-written
+history (earlier profiles and fixes) in bench/analysis.md.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ RESULTS_DIR = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "benchmarks.md"
 README = ROOT / "README.md"
 ANALYSIS = ROOT / "bench" / "analysis.md"
+SOCKETS = ROOT / "bench" / "sockets.md"
+MIXED = RESULTS_DIR / "mixed-latest.json"
 README_START = "<!-- bench:table:start -->"
 README_END = "<!-- bench:table:end -->"
 PRESETS = ("small", "large")
@@ -97,6 +100,80 @@ def workload_table(document: dict[str, Any]) -> str:
                 f"| {_split(inprocess.get(key))} |"
             )
     return "\n".join(lines)
+
+
+def sizes_table(documents: dict[str, dict[str, Any]]) -> str:
+    """Each workload on every published dataset size, side by side, on the shape they share."""
+    shared = [
+        shape
+        for shape in next(iter(documents.values()))["shapes"]
+        if all(shape in d["shapes"] for d in documents.values())
+    ]
+    if len(documents) < 2 or not shared:
+        return ""
+    shape = shared[0]
+    sizes = [f"{d['dataset']['messages']:,}" for d in documents.values()]
+    head = " / ".join(sizes)
+    lines = [
+        f"| workload | API or page | x ceiling, {head} | p50 ms, {head} | queries (warm), {head} |",
+        "|---|---|---:|---:|---:|",
+    ]
+    keys = list(next(iter(documents.values()))["shapes"][shape]["workloads"])
+    for key in keys:
+        entries = [d["shapes"][shape]["workloads"].get(key) for d in documents.values()]
+        warm = [d.get("inprocess", {}).get(key) for d in documents.values()]
+        workload = BY_KEY.get(key)
+        lines.append(
+            f"| {workload.label if workload else key} | {workload.kind if workload else '-'} "
+            "| "
+            + " / ".join(f"{e['x_ceiling']:.2f}" if e else "-" for e in entries)
+            + " | "
+            + " / ".join(f"{e['p50_ms']:.1f}" if e else "-" for e in entries)
+            + " | "
+            + " / ".join(str(w["queries_warm"]) if w else "-" for w in warm)
+            + " |"
+        )
+    return f"On {shape}, each size divided by its own run's bare ceiling:\n\n" + "\n".join(lines)
+
+
+def mixed_section(document: dict[str, Any]) -> list[str]:
+    """`make bench-load`: Locust's mixed day, then every acknowledged write accounted for."""
+    accounted = document["accounting"]
+    lines = [
+        "## A mixed day (Locust)",
+        "",
+        f"Run `{document['run_id']}` on {document['date']}: {document['command']}",
+        "",
+        document["description"],
+        "",
+        "| request | requests | failures | req/s | p50 ms | p99 ms |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in document["requests"]:
+        lines.append(
+            f"| {row['name']} | {row['requests']:,} | {row['failures']:,} "
+            f"| {row['rps']:.1f} | {row['p50_ms']:.0f} | {row['p99_ms']:.0f} |"
+        )
+    frames = document["frames"]
+    lines += [
+        "",
+        f"Live frames: {frames['expected']:,} `message.created` expected, "
+        f"{frames['received']:,} received, {frames['lost']:,} lost, "
+        f"{frames['duplicated']:,} duplicated. The database afterwards: "
+        f"{accounted['sends_acknowledged']:,} sends acknowledged, "
+        f"{accounted['sends_stored_once']:,} stored once, "
+        f"{accounted['stored_unacknowledged']:,} stored without an acknowledgement, "
+        f"{accounted['messages_with_one_right_notification']:,} with exactly one right "
+        f"notification, {accounted['conversation_rows_consistent']:,} of "
+        f"{accounted['conversation_rows']:,} inbox rows consistent."
+        + (
+            " Problems: " + "; ".join(accounted["problems"])
+            if accounted["problems"]
+            else " No problem found."
+        ),
+        "",
+    ]
+    return lines
 
 
 def verdict_text(document: dict[str, Any]) -> str:
@@ -253,17 +330,20 @@ def markdown(documents: dict[str, dict[str, Any]]) -> str:
     for preset in PRESETS:
         if preset in documents:
             lines += preset_section(documents[preset])
+    sizes = sizes_table(documents)
+    if sizes:
+        lines += ["## Sizes side by side", "", sizes, ""]
+    lines += ["## Sockets", "", SOCKETS.read_text().strip(), ""]
+    if MIXED.exists():
+        lines += mixed_section(json.loads(MIXED.read_text()))
     lines += [
-        "## Sockets",
-        "",
-        "The real-time socket benchmark is `python -m bench.ws_bench` (uvicorn, the shape "
-        "production serves `/ws/` with); it is run on its own.",
-        "",
         "## Running it",
         "",
         "```sh",
-        "make bench          # small dataset, gunicorn (production's shape): about 10 minutes",
-        "make bench-large    # 1M messages",
+        "make bench          # small dataset, gunicorn (production's shape): about 15 minutes",
+        "make bench-large    # 1M messages: about 20 minutes",
+        "make bench-load     # Locust's mixed day, then every write accounted for",
+        "uv run python -m bench.ws_bench --sockets 1000 --messages 500 --rate 50",
         "uv run python -m bench.run --preset small --shapes gunicorn,uvicorn",
         "uv run python -m bench.run --duration 3 --no-docs     # a smoke run",
         "uv run python -m bench.report                         # re-render these documents",
@@ -288,19 +368,24 @@ def markdown(documents: dict[str, dict[str, Any]]) -> str:
 
 
 def readme_block(documents: dict[str, dict[str, Any]]) -> str:
-    lines = [README_START]
-    for preset, document in documents.items():
-        ceiling = document["ceiling"]
-        lines += [
-            f"Measured by `make bench{'' if preset == 'small' else '-large'}` on "
-            f"{document['date'][:10]} ({document['dataset']['messages']:,} messages, "
-            f"{document['machine']['cpus']} cores; the bare Django ceiling "
-            f"{ceiling['rps']:,.0f} req/s under {ceiling['shape']}; details and plots in "
-            "[docs/benchmarks.md](docs/benchmarks.md)):",
-            "",
-            workload_table(document),
-            "",
-        ]
+    """The README quotes the first size's table and, once several are published, the
+    sizes side by side."""
+    preset, document = next(iter(documents.items()))
+    ceiling = document["ceiling"]
+    lines = [
+        README_START,
+        f"Measured by `make bench{'' if preset == 'small' else '-large'}` on "
+        f"{document['date'][:10]} ({document['dataset']['messages']:,} messages, "
+        f"{document['machine']['cpus']} cores; the bare Django ceiling "
+        f"{ceiling['rps']:,.0f} req/s under {ceiling['shape']}; details and plots in "
+        "[docs/benchmarks.md](docs/benchmarks.md)):",
+        "",
+        workload_table(document),
+        "",
+    ]
+    sizes = sizes_table(documents)
+    if sizes:
+        lines += [sizes, ""]
     lines.append(README_END)
     return "\n".join(lines)
 

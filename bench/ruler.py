@@ -35,6 +35,7 @@ when the run is published. Every server started here is stopped before it return
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -42,16 +43,15 @@ import platform
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from .harness import free_port, stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -521,6 +521,25 @@ def server_command(shape: str, stack: Stack, port: int, workers: int) -> list[st
     raise ValueError(f"unknown server shape {shape!r}")
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+def stop_group(proc: subprocess.Popen, grace: float = 10) -> None:
+    """SIGTERM the process group started with `proc`, then SIGKILL what is left."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+
+
 def get(port: int, cookie: str, timeout: float = 5) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
@@ -532,11 +551,20 @@ def get(port: int, cookie: str, timeout: float = 5) -> tuple[int, bytes]:
 
 
 class Server:
-    """One server shape serving one stack, in a process group of its own."""
+    """One server shape serving one stack, in a process group of its own; `options` are
+    added to the server's command line (e.g. uvicorn's `--ws-max-size 4096`)."""
 
-    def __init__(self, shape: str, stack: Stack, workers: int, env: dict[str, str], logfile: Path):
+    def __init__(
+        self,
+        shape: str,
+        stack: Stack,
+        workers: int,
+        env: dict[str, str],
+        logfile: Path,
+        options: Sequence[str] = (),
+    ):
         self.port = free_port()
-        self.cmd = server_command(shape, stack, self.port, workers)
+        self.cmd = [*server_command(shape, stack, self.port, workers), *options]
         self.env, self.logfile = env, logfile
         self.proc: subprocess.Popen | None = None
 

@@ -39,22 +39,27 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench import ruler
-from bench.harness import HOST, Http, PrivateRedis, log_summary, run_checked, server_env
-
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS_DIR = ROOT / "bench" / "results"
-PG_URL = "postgres://postgres@127.0.0.1:5432"
-STACK = ruler.Stack(
-    "product", "bench.settings", "config.asgi:application", "config.wsgi:application"
+from bench.harness import (
+    Http,
+    PrivateRedis,
+    log_summary,
+    own_database,
+    percentile,
+    run_checked,
+    server_env,
 )
+from bench.ruler import HOST, RESULTS_DIR
+from bench.run import PRODUCT, wait_healthy
+
 SERVERS = 2
+WS_OPTIONS = ("--ws-max-size", "4096")
 #: After the last answer, how long frames may take to arrive before they count as lost.
 DRAIN_SECONDS = 10.0
 
@@ -66,15 +71,6 @@ def log(message: str) -> None:
 # Accounting (pure) --------------------------------------------------------------
 
 
-def percentile(values: Iterable[float], pct: float) -> float | None:
-    """Nearest rank: the smallest value with at least `pct`% of the values at or below it."""
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    rank = math.ceil(pct / 100 * len(ordered) - 1e-9)
-    return ordered[min(len(ordered), max(1, rank)) - 1]
-
-
 def summary(values: list[float]) -> dict[str, Any]:
     def ms(pct: float) -> float | None:
         value = percentile(values, pct)
@@ -83,7 +79,9 @@ def summary(values: list[float]) -> dict[str, Any]:
     return {"count": len(values), "p50": ms(50), "p99": ms(99), "max": ms(100)}
 
 
-def account(expected: dict[int, set[int]], frames: Iterable[tuple[int, int]]) -> dict[str, Any]:
+def account(
+    expected: dict[int, set[Hashable]], frames: Iterable[tuple[Hashable, int]]
+) -> dict[str, Any]:
     """Frames against what should have arrived.
 
     `expected`: message id -> the sockets that should each get its frame once;
@@ -150,24 +148,6 @@ def raise_open_files() -> int:
     return soft
 
 
-@contextlib.contextmanager
-def own_database():
-    """A PostgreSQL database of the run's own, dropped on the way out."""
-    import psycopg
-    from psycopg import sql
-
-    name = f"ws_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield f"{PG_URL}/{name}"
-    finally:
-        with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-
-
 def mint_tokens(env: dict[str, str]) -> list[tuple[str, str]]:
     """(username, access token) of every active user, with the servers' settings and key."""
     os.environ.update(env)
@@ -182,14 +162,6 @@ def mint_tokens(env: dict[str, str]) -> list[tuple[str, str]]:
     tokens = [(user.username, str(AccessToken.for_user(user))) for user in users]
     connections.close_all()
     return tokens
-
-
-def wait_healthy(server: ruler.Server, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while Http(server.port, timeout=2).call("GET", "/healthz").status != 200:
-        if server.proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"server on port {server.port} did not start ({server.logfile})")
-        time.sleep(0.2)
 
 
 # Sockets and sends -------------------------------------------------------------------
@@ -396,7 +368,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     work = Path(tempfile.mkdtemp(prefix="ws-bench-"))
     redis = PrivateRedis(work / "redis", work / "redis.log")
-    with own_database() as database_url, contextlib.ExitStack() as stack:
+    with (
+        own_database(f"ws_bench_{secrets.token_hex(4)}") as database_url,
+        contextlib.ExitStack() as stack,
+    ):
         redis.start()
         stack.callback(redis.stop)
         env = server_env(
@@ -413,11 +388,11 @@ def main(argv: list[str] | None = None) -> int:
         per_user = math.ceil(args.sockets / len(tokens))
         env["SOCKETS_PER_USER"] = str(max(20, per_user))
         servers = [
-            ruler.Server("uvicorn", STACK, 1, env, work / f"server-{i}.log") for i in range(2)
+            stack.enter_context(
+                ruler.Server("uvicorn", PRODUCT, 1, env, work / f"server-{i}.log", WS_OPTIONS)
+            )
+            for i in range(SERVERS)
         ]
-        for server in servers:
-            server.cmd += ["--ws-max-size", "4096"]
-            stack.enter_context(server)
         for server in servers:
             wait_healthy(server)
         log(f"{len(tokens)} users, {per_user} sockets each at most")
