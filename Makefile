@@ -9,7 +9,7 @@ VENV := .venv
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help install run serve migrate seed test test-fast test-browser lint format bench bench-large bench-faults bench-load bench-ceiling wrk schema clean
+.PHONY: help install run serve migrate seed test test-fast test-browser lint format bench bench-large bench-faults bench-load bench-sockets bench-ceiling wrk schema clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -72,6 +72,10 @@ bench-faults: install ## Redis and PostgreSQL outages under traffic (docs/harden
 
 bench-load: install ## Locust's mixed day (3 min, gunicorn + uvicorn), then every message accounted for
 	$(RUN) python -m bench.load --duration 180
+
+bench-sockets: install ## 1,000 then 5,000 live sockets on two servers, every frame counted (docs/benchmarks.md)
+	$(RUN) python -m bench.ws_bench --sockets 1000 --messages 500 --rate 50 --users 500
+	$(RUN) python -m bench.ws_bench --sockets 5000 --messages 500 --rate 50 --users 2500
 
 bench-ceiling: install wrk ## The bare Django ceiling per server shape, the product's stack as a ratio of it
 	$(RUN) python -m bench.ruler

@@ -24,7 +24,8 @@ message, last activity, unread count). Sequences are reset and caches invalidate
 
 The heaviest user is `heavy`: the most partners, the most messages, and a 50-message
 thread with their busiest partner. `--manifest FILE` writes what a benchmark needs to
-find them (ids, usernames, the thread's root, the shared password) as JSON.
+find them (ids, usernames, the thread's root, messages of their own to edit, the shared
+password) as JSON.
 """
 
 from __future__ import annotations
@@ -88,6 +89,8 @@ TOP_PARTNER_SHARE = 0.15
 REPLY_WINDOW = 20
 #: Users whose unread counts the checks compare, besides `heavy` and its busiest partner.
 CHECKED_USERS = 20
+#: Heavy's own messages the manifest lists, one per conversation: a benchmark's edits rotate.
+SENT_MESSAGES = 50
 START = datetime(2024, 1, 1, tzinfo=UTC)
 SPAN_SECONDS = 365 * 24 * 3600
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
@@ -754,6 +757,21 @@ def check(data: Expected, *, using: str = DEFAULT_DB_ALIAS) -> list[str]:
 # Loading -----------------------------------------------------------------------
 
 
+def sent_message_ids(user_id: int, *, using: str = DEFAULT_DB_ALIAS) -> list[int]:
+    """The user's latest sent message in each conversation, newest first, at most
+    `SENT_MESSAGES`: messages of their own, each in another conversation (edits of them
+    lock different rows and notify different people)."""
+    return list(
+        Message.objects.using(using)
+        .filter(sender_id=user_id)
+        .order_by()
+        .values("receiver_id")
+        .annotate(last=Max("id"))
+        .order_by("-last")
+        .values_list("last", flat=True)[:SENT_MESSAGES]
+    )
+
+
 def load(
     *,
     users: int,
@@ -791,7 +809,10 @@ def load(
         "conversations": 2 * len(data.conversations),
         "rows": written,
         "password": PASSWORD,
-        "heavy": data.heavy(),
+        "heavy": {
+            **data.heavy(),
+            "sent_message_ids": sent_message_ids(data.user_id(0), using=using),
+        },
         "checks": checks,
         "seconds": {
             "load": round(loaded - started, 1),

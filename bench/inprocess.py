@@ -9,7 +9,10 @@ token, with the product's own code: no HTTP log-in. `measure` counts each worklo
 SQL queries (cold: the first request in a fresh cache namespace; warm: the same request
 again, as wrk repeats it) and splits its warm requests' time, sampled by pyinstrument,
 into database (Django's database backend and psycopg), template rendering (Django's
-template engine, queries it triggers excluded) and the rest (Python).
+template engine, queries it triggers excluded) and the rest (Python). The writes run as
+wrk sends them, after the reads: new messages, new texts for heavy's own messages, and
+marking the busiest conversation read (its cold request marks what the dataset left
+unread; every later one, wrk's included, finds nothing unread).
 
 Runs with `DJANGO_SETTINGS_MODULE=bench.settings` and the environment `bench.run` sets.
 """
@@ -38,7 +41,7 @@ from django.test import Client, RequestFactory  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from rest_framework_simplejwt.tokens import AccessToken  # noqa: E402
 
-from .workloads import NOCACHE, SEND_PARTNERS, WORKLOADS, Workload  # noqa: E402
+from .workloads import EDIT, NOCACHE, SEND, SEND_PARTNERS, WORKLOADS, Workload  # noqa: E402
 
 _counter = itertools.count(1)
 DB_PATHS = ("/django/db/backends/", "/psycopg/", "/psycopg_pool/")
@@ -74,13 +77,27 @@ def client_for(workload: Workload, creds: dict[str, str]) -> Client:
 
 
 def request(client: Client, workload: Workload, heavy: dict[str, Any]):
-    """One request of `workload` as wrk makes it (a new path or a new message each time)."""
-    path = workload.url_path(heavy)
+    """One request of `workload` as wrk makes it (a new path, a new message or a new text
+    each time)."""
     n = next(_counter)
+    paths = workload.url_paths(heavy)
+    path = paths[n % len(paths)]
     if workload.script == NOCACHE:
         path += f"?bench_nocache=i-{n}"
-    if workload.method != "POST":
+    if workload.read:
         return client.get(path)
+    if workload.script == EDIT:
+        content = f"in-process benchmark edit {time.time_ns()}-{n}"
+        if workload.kind == "page":
+            return client.post(path, {"content": content})
+        return client.generic(
+            workload.method,
+            path,
+            json.dumps({"content": content}),
+            content_type="application/json",
+        )
+    if workload.script != SEND:  # a POST with no body (marking read)
+        return client.generic(workload.method, path, "", content_type="application/json")
     receiver = heavy["partner_usernames"][n % SEND_PARTNERS]
     content = f"in-process benchmark message {time.time_ns()}-{n}"
     if workload.kind == "page":

@@ -3,15 +3,17 @@
     python -m bench.report
 
 re-renders the documents from bench/results/bench-<preset>-latest.json (each preset
-published so far, committed) and bench/results/mixed-latest.json (`make bench-load`);
-`bench.run` calls the same functions after a published run. The socket runs' table is
-kept in bench/sockets.md (`python -m bench.ws_bench` prints its rows), the hand-written
-history (earlier profiles and fixes) in bench/analysis.md.
+published so far, committed), bench/results/mixed-latest.json (`make bench-load`) and
+bench/results/ws-<sockets>-latest.json (`make bench-sockets`: each socket count's latest
+sound run); `bench.run` calls the same functions after a published run. The hand-written
+notes that follow the socket table are bench/sockets.md, the hand-written history (earlier
+profiles and fixes) bench/analysis.md.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -176,6 +178,144 @@ def mixed_section(document: dict[str, Any]) -> list[str]:
     return lines
 
 
+NUMBERS = {1: "One", 2: "Two", 3: "Three", 4: "Four"}
+SOCKET_COLUMNS = (
+    "| sockets | opened / failed | sends acknowledged "
+    "| frames expected / received / lost / duplicated "
+    "| to frame p50 / p99 / max (upper bound) | server memory per socket |"
+)
+
+
+def socket_runs(results_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Each socket count's latest sound run (`make bench-sockets`), fewest sockets first."""
+    paths = (results_dir or RESULTS_DIR).glob("ws-*-latest.json")
+    documents = [json.loads(path.read_text()) for path in paths]
+    return sorted(documents, key=lambda document: document["settings"]["sockets"])
+
+
+def _per_person(document: dict[str, Any]) -> str:
+    sockets, users = document["settings"]["sockets"], document["dataset"]["users"]
+    per = document.get("placement", {}).get("sockets_per_user") or math.ceil(sockets / users)
+    exact = sockets <= users or sockets % users == 0
+    return f"{per} per person" if exact else f"up to {per} per person"
+
+
+def _ms(summary: dict[str, Any]) -> str:
+    values = [summary.get(key) for key in ("p50", "p99", "max")]
+    if any(value is None for value in values):
+        return "-"
+    return " / ".join(f"{value:,.0f}" for value in values) + " ms"
+
+
+def socket_row(document: dict[str, Any]) -> str:
+    opened, sent, frames = document["open"], document["send"], document["frames"]
+    failures = ", ".join(
+        f"{n:,} × {status if status not in ('0', 'None') else 'no answer'}"  # noqa: RUF001
+        for status, n in sent.get("failed_by_status", {}).items()
+    )
+    return (
+        f"| {document['settings']['sockets']:,} ({_per_person(document)}) "
+        f"| {opened['opened']:,} / {opened['failed']:,} in {opened['seconds']:.1f} s "
+        f"| {sent['acknowledged']:,} / {sent['messages']:,}"
+        f"{f' ({failures})' if failures else ''} "
+        f"| {frames['expected']:,} / {frames['received']:,} / {frames['lost']:,} "
+        f"/ {frames['duplicated']:,} "
+        f"| {_ms(document['latency_ms']['from_timestamp'])} "
+        f"| {document['memory']['per_socket_kb']:.1f} KiB |"
+    )
+
+
+def socket_table(documents: list[dict[str, Any]]) -> str:
+    """One row per run: the columns bench/sockets.md's hand-written rows had."""
+    lines = [SOCKET_COLUMNS, "|---|---|---|---|---|---:|"]
+    return "\n".join(lines + [socket_row(document) for document in documents])
+
+
+def _each(documents: list[dict[str, Any]], values: list[str]) -> str:
+    """The value the runs share, or each run's, naming the runs by their sockets."""
+    if len(set(values)) == 1:
+        return values[0]
+    counts = " / ".join(f"{d['settings']['sockets']:,}" for d in documents)
+    return f"{' / '.join(values)} (at {counts} sockets)"
+
+
+def _other_work(document: dict[str, Any]) -> float:
+    phases = (document["open"]["cpu"], document["open"]["cpu_idle_after"], document["send"]["cpu"])
+    return max(phase.get("other", 0.0) for phase in phases)
+
+
+def channel_layer_text(documents: list[dict[str, Any]]) -> str:
+    """The channel layer the servers ran with, as ws_bench read it from their settings."""
+    described = []
+    for document in documents:
+        layer = document.get("channel_layer")
+        if not layer:
+            continue
+        sizes = (
+            f"capacity {layer['capacity']:,} messages per channel, expiry {layer['expiry']:,} s, "
+            f"group_expiry {layer['group_expiry']:,} s"
+        )
+        chosen = layer.get("set_in_settings", [])
+        source = (
+            f"{', '.join(chosen)} set in the settings, the rest the backend's defaults"
+            if chosen
+            else "the backend's defaults: the settings set none of them"
+        )
+        described.append(
+            f"`{layer['backend']}` from `{layer['settings_module']}`, {sizes} ({source})"
+        )
+    if not described:
+        return ""
+    if len(set(described)) == 1:
+        return f"The servers' channel layer: {described[0]}."
+    return (
+        "The servers' channel layer: "
+        + "; ".join(
+            f"at {d['settings']['sockets']:,} sockets, {text}"
+            for d, text in zip(documents, described, strict=True)
+        )
+        + "."
+    )
+
+
+def sockets_section(documents: list[dict[str, Any]], notes: str) -> list[str]:
+    """`make bench-sockets`: how the runs were made, their table, then the hand-written
+    notes (bench/sockets.md); only the notes while no run is published."""
+    if not documents:
+        return ["## Sockets", "", notes.strip(), ""]
+    settings = [d["settings"] for d in documents]
+    servers = _each(documents, [NUMBERS.get(s["servers"], str(s["servers"])) for s in settings])
+    workers = _each(documents, [str(s.get("workers_per_server", 1)) for s in settings])
+    pool = _each(documents, [str(s["pool"]) for s in settings])
+    messages = _each(documents, [f"{s['messages']:,}" for s in settings])
+    rate = _each(documents, [f"{s['rate']:g}/s" for s in settings])
+    cores = _each(documents, [str(d["machine"]["cores"]) for d in documents])
+    placement = [d.get("placement") for d in documents]
+    both = all(p and p["users_on_both_servers"] == p["users_with_sockets"] for p in placement)
+    dates = " and ".join(sorted({d["date"][:10] for d in documents}))
+    how = (
+        "The real-time socket benchmark is `make bench-sockets` (`python -m bench.ws_bench`; "
+        "uvicorn, the shape production serves `/ws/` with); it is run on its own. "
+        f"{servers} uvicorn processes ({workers} worker each, a database pool of {pool}) on "
+        "PostgreSQL and a Redis channel layer of the run's own; every socket open before the "
+        f"first send; {messages} messages through the API at {rate} to people holding sockets"
+        f"{' on both servers' if both else ''} (the sends go to the socket servers here; "
+        "production sends them to gunicorn). Latency is bracketed: from the message's "
+        "`timestamp` (taken before its transaction: an upper bound) and from the client's 201 "
+        "(after the commit: a lower bound). Each row is the latest sound run of its size: "
+        "every socket opened and stayed open, every send acknowledged, every frame received "
+        f"once and on its socket only. Measured {dates} on {cores} cores, other work "
+        f"(PostgreSQL included) at most {max(map(_other_work, documents)):.2f} of a core:"
+    )
+    lines = ["## Sockets", "", how, "", socket_table(documents), ""]
+    layer = channel_layer_text(documents)
+    if layer:
+        lines += [layer, ""]
+    if notes.strip():
+        lines += [notes.strip(), ""]
+    return lines
+
+
 def verdict_text(document: dict[str, Any]) -> str:
     reasons = document["verdict"]["reasons"]
     if not reasons:
@@ -333,7 +473,7 @@ def markdown(documents: dict[str, dict[str, Any]]) -> str:
     sizes = sizes_table(documents)
     if sizes:
         lines += ["## Sizes side by side", "", sizes, ""]
-    lines += ["## Sockets", "", SOCKETS.read_text().strip(), ""]
+    lines += sockets_section(socket_runs(), SOCKETS.read_text() if SOCKETS.exists() else "")
     if MIXED.exists():
         lines += mixed_section(json.loads(MIXED.read_text()))
     lines += [
@@ -343,6 +483,7 @@ def markdown(documents: dict[str, dict[str, Any]]) -> str:
         "make bench          # small dataset, gunicorn (production's shape): about 15 minutes",
         "make bench-large    # 1M messages: about 20 minutes",
         "make bench-load     # Locust's mixed day, then every write accounted for",
+        "make bench-sockets  # 1,000 then 5,000 live sockets, every frame counted",
         "uv run python -m bench.ws_bench --sockets 1000 --messages 500 --rate 50",
         "uv run python -m bench.run --preset small --shapes gunicorn,uvicorn",
         "uv run python -m bench.run --duration 3 --no-docs     # a smoke run",

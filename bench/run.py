@@ -43,7 +43,7 @@ from typing import Any
 
 from . import report, ruler
 from .harness import stop_group
-from .workloads import WORKLOADS, Workload, request_headers, script_env
+from .workloads import WORKLOADS, Workload, check_body, request_headers, script_env
 
 ROOT = ruler.ROOT
 RESULTS_DIR = ruler.RESULTS_DIR
@@ -139,15 +139,10 @@ def wait_for_quiet(limit: float, timeout: float) -> list[float]:
 # Load ---------------------------------------------------------------------------
 
 
-def request(port: int, workload: Workload, path: str, headers: dict[str, str], partner: str):
-    """One request as wrk will send it (a send's body included): the status and bytes."""
-    body = None
-    if workload.method == "POST":
-        body = (
-            f"receiver={partner}&content=check"
-            if workload.kind == "page"
-            else json.dumps({"receiver": partner, "content": "check"})
-        ).encode()
+def request(port: int, workload: Workload, path: str, headers: dict[str, str], heavy: dict):
+    """One request as wrk will send it (a send's or an edit's body included): the status
+    and bytes."""
+    body = check_body(workload, heavy, f"benchmark check {time.time_ns()}")
     conn = http.client.HTTPConnection(ruler.HOST, port, timeout=30)
     try:
         conn.request(workload.method, path, body=body, headers={**headers, **ruler.PROXY_HEADERS})
@@ -202,7 +197,7 @@ def measure_workload(
     assert server.proc is not None
     path = workload.url_path(heavy)
     headers = request_headers(workload, creds, server.port)
-    status, body = request(server.port, workload, path, headers, heavy["top_partner"])
+    status, body = request(server.port, workload, path, headers, heavy)
     if status >= 400:
         raise RuntimeError(
             f"{workload.key}: {workload.method} {path} answered {status}: {body[:300]!r}"

@@ -8,9 +8,11 @@ session and CSRF cookies; a POST to a page also carries the CSRF token and the s
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from . import ruler
 
@@ -21,6 +23,10 @@ NOCACHE = "nocache.lua"
 SEND = "send.lua"
 #: Heavy's busiest partners the sends rotate through.
 SEND_PARTNERS = 50
+#: A new text per request for one of heavy's own messages, the messages rotating.
+EDIT = "edit.lua"
+#: A POST with no body (wrk alone sends GETs).
+POST = "post.lua"
 
 
 @dataclass(frozen=True)
@@ -33,13 +39,22 @@ class Workload:
     path: str
     method: str = "GET"
     script: str | None = None
+    #: The manifest's `heavy` list of message ids that `{message}` in `path` rotates through.
+    messages: str | None = None
 
     @property
     def read(self) -> bool:
         return self.method == "GET"
 
+    def url_paths(self, heavy: dict[str, Any]) -> list[str]:
+        """Every path the workload requests: one, or one per message it rotates through."""
+        if self.messages is None:
+            return [self.path.format(**heavy)]
+        return [self.path.format(**heavy, message=pk) for pk in heavy[self.messages]]
+
     def url_path(self, heavy: dict[str, Any]) -> str:
-        return self.path.format(**heavy)
+        """The path of the first request (wrk's URL; a script may rotate from it)."""
+        return self.url_paths(heavy)[0]
 
     def script_path(self) -> Path | None:
         return WRK_DIR / self.script if self.script else None
@@ -79,10 +94,40 @@ WORKLOADS = [
     Workload("unread_count", "unread count", "api", "/api/v1/messages/unread/count/"),
     Workload("notifications_api", "notifications", "api", "/api/v1/notifications/"),
     Workload("notifications_page", "notifications", "page", "/notifications/"),
-    # Sends last: the reads see the generated data only.
+    # Writes last: the reads see the generated data only.
     Workload("send_api", "send", "api", "/api/v1/messages/", method="POST", script=SEND),
     Workload(
         "send_page", "send", "page", "/conversations/{top_partner}/", method="POST", script=SEND
+    ),
+    # A new text each time (a history row, an edit notification) for heavy's own messages,
+    # one per conversation, rotating: concurrent edits do not all wait on one row's lock.
+    Workload(
+        "edit_api",
+        "edit",
+        "api",
+        "/api/v1/messages/{message}/",
+        method="PATCH",
+        script=EDIT,
+        messages="sent_message_ids",
+    ),
+    Workload(
+        "edit_page",
+        "edit",
+        "page",
+        "/messages/{message}/edit/",
+        method="POST",
+        script=EDIT,
+        messages="sent_message_ids",
+    ),
+    # The open conversation marking itself read: after the first request nothing is unread,
+    # so this is the common case, a read that finds nothing to change.
+    Workload(
+        "mark_read_api",
+        "mark conversation read (nothing unread)",
+        "api",
+        "/api/v1/conversations/{top_partner}/read/",
+        method="POST",
+        script=POST,
     ),
 ]
 BY_KEY = {workload.key: workload for workload in WORKLOADS}
@@ -92,11 +137,11 @@ def request_headers(workload: Workload, credentials: dict[str, str], port: int) 
     """The headers of every request of `workload` (the script adds per-request ones)."""
     if workload.kind == "api":
         headers = {"Authorization": f"Bearer {credentials['jwt']}"}
-        if workload.method == "POST":
+        if not workload.read:
             headers["Content-Type"] = "application/json"
         return headers
     headers = {"Cookie": f"{credentials['session_cookie']}; {credentials['csrf_cookie']}"}
-    if workload.method == "POST":
+    if not workload.read:
         headers.update(
             {
                 "Content-Type": "application/x-www-form-urlencoded",
@@ -109,12 +154,33 @@ def request_headers(workload: Workload, credentials: dict[str, str], port: int) 
 
 def script_env(workload: Workload, heavy: dict[str, Any]) -> dict[str, str]:
     """What the Lua script reads from its environment."""
-    if workload.script != SEND:
-        return {}
-    return {
-        "BENCH_PARTNERS": ",".join(heavy["partner_usernames"][:SEND_PARTNERS]),
-        "BENCH_SEND_FORM": "1" if workload.kind == "page" else "",
-    }
+    if workload.script == SEND:
+        return {
+            "BENCH_PARTNERS": ",".join(heavy["partner_usernames"][:SEND_PARTNERS]),
+            "BENCH_SEND_FORM": "1" if workload.kind == "page" else "",
+        }
+    if workload.script == EDIT:
+        return {
+            "BENCH_PATHS": ",".join(workload.url_paths(heavy)),
+            "BENCH_METHOD": workload.method,
+            "BENCH_EDIT_FORM": "1" if workload.kind == "page" else "",
+        }
+    return {}
+
+
+def check_body(workload: Workload, heavy: dict[str, Any], text: str) -> bytes | None:
+    """The body of one request of `workload` saying `text` (new each time for an edit),
+    as its script sends it: `bench.run`'s request before the load."""
+    if workload.script == SEND:
+        receiver = heavy["top_partner"]
+        if workload.kind == "page":
+            return urlencode({"receiver": receiver, "content": text}).encode()
+        return json.dumps({"receiver": receiver, "content": text}).encode()
+    if workload.script == EDIT:
+        if workload.kind == "page":
+            return urlencode({"content": text}).encode()
+        return json.dumps({"content": text}).encode()
+    return None
 
 
 def wrk_invocation(

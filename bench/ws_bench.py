@@ -2,16 +2,20 @@
 
     python -m bench.ws_bench --sockets 1000 --messages 500 --rate 50
 
+`make bench-sockets` runs it at 1,000 and at 5,000 sockets, two per person (`--users`).
+
 Two `uvicorn config.asgi:application` processes (bench.settings, `--workers 1 --ws-max-size
 4096`, a pool of `--pool` database connections: the socket servers of docs/deploy.md) share a
 PostgreSQL database of the run's own, loaded by `bench.dataset`, and a redis-server of the
-run's own as channel layer. Tokens are minted here with the product's `AccessToken.for_user`.
+run's own as channel layer. Tokens are minted here with the product's `AccessToken.for_user`,
+and the channel layer's capacity, expiry and group_expiry read from the same settings.
 
-Socket i belongs to dataset user i mod U and opens on server i mod 2 (a user with two sockets
-has one on each server). Once every socket is open, M messages go through
-`POST /api/v1/messages/` at `--rate` a second, alternating servers (an open loop: up to 64 in
-flight): message j to the user of socket j mod N, from the next user. Each carries an
-Idempotency-Key, so a send on a kept-alive connection the server had closed is tried again.
+Socket i belongs to dataset user i mod U and is that user's copy k = i div U; it opens on
+server (i mod U + k) mod 2, so a user's sockets alternate between the servers. Once every
+socket is open, M messages go through `POST /api/v1/messages/` at `--rate` a second,
+alternating servers (an open loop: up to 64 in flight): message j to the user of socket
+j mod N, from the next user. Each carries an Idempotency-Key, so a send on a kept-alive
+connection the server had closed is tried again.
 
 Each `message.created` frame is counted by (socket, message id). Latency, on this machine's
 one clock: `from_timestamp`, arrival minus the message's `timestamp`, taken before its
@@ -21,7 +25,10 @@ servers' VmRSS with every socket open minus after a warm-up, over the sockets op
 cores (servers, Redis, this client, the rest) while opening, idle, and sending.
 
 The open-file limit is raised to the hard limit (the servers inherit it). Servers, Redis and
-database are gone when it returns. JSON in bench/results/ws-<sockets>-<time>.json.
+database are gone when it returns. JSON in bench/results/ws-<sockets>-<time>.json. The run is
+sound when every socket opened and stayed open, every send was acknowledged and every frame
+arrived once, on its socket only; then it is also bench/results/ws-<sockets>-latest.json
+(rendered by bench/report.py). Otherwise it says what broke and exits 1.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import ruler
+from bench import report, ruler
 from bench.harness import (
     Http,
     PrivateRedis,
@@ -59,6 +66,7 @@ from bench.ruler import HOST, RESULTS_DIR
 from bench.run import PRODUCT, wait_healthy
 
 SERVERS = 2
+WORKERS = 1  # per server
 WS_OPTIONS = ("--ws-max-size", "4096")
 #: After the last answer, how long frames may take to arrive before they count as lost.
 DRAIN_SECONDS = 10.0
@@ -105,6 +113,43 @@ def account(
 
 def parse_time(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def server_of(number: int, users: int) -> int:
+    """The server socket `number` opens on: a user's sockets alternate between the servers
+    (socket i is copy i div U of user i mod U), and so do the users' first sockets."""
+    return (number % users + number // users) % SERVERS
+
+
+def judge(result: dict[str, Any]) -> list[str]:
+    """What broke in a run: nothing when every socket opened and stayed open, every send
+    was acknowledged and every expected frame arrived exactly once, and no other did."""
+    opened, sent, frames = result["open"], result["send"], result["frames"]
+    checks = [
+        (opened["failed"], "sockets failed to open"),
+        (opened["closed_by_server_before_end"], "sockets closed by a server before the end"),
+        (sent["messages"] - sent["acknowledged"], "sends not acknowledged"),
+        (frames["lost"], "frames lost"),
+        (frames["duplicated"], "frames duplicated"),
+        (frames["unexpected"], "frames on a socket that should not have had them"),
+    ]
+    return [f"{count:,} {what}" for count, what in checks if count]
+
+
+def write_results(
+    result: dict[str, Any], out: Path | None, results_dir: Path = RESULTS_DIR
+) -> list[Path]:
+    """The run's JSON at `out` (default: ws-<sockets>-<time>.json), and when nothing broke,
+    also ws-<sockets>-latest.json, the one bench/report.py renders."""
+    sockets, started = result["settings"]["sockets"], datetime.fromisoformat(result["date"])
+    text = json.dumps(result, indent=2) + "\n"
+    paths = [out or results_dir / f"ws-{sockets}-{started:%Y%m%dT%H%M%SZ}.json"]
+    if not result["broken"]:
+        paths.append(results_dir / f"ws-{sockets}-latest.json")
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return paths
 
 
 # Processes and machine -------------------------------------------------------------
@@ -162,6 +207,23 @@ def mint_tokens(env: dict[str, str]) -> list[tuple[str, str]]:
     tokens = [(user.username, str(AccessToken.for_user(user))) for user in users]
     connections.close_all()
     return tokens
+
+
+def channel_layer_settings() -> dict[str, Any]:
+    """The channel layer the servers build from the same settings (after `mint_tokens`):
+    its backend, capacity, expiry and group_expiry, and which of these the settings set."""
+    from channels.layers import get_channel_layer
+    from django.conf import settings
+
+    layer = get_channel_layer()
+    config = settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
+    names = ("capacity", "expiry", "group_expiry")
+    return {
+        "settings_module": settings.SETTINGS_MODULE,
+        "backend": f"{type(layer).__module__}.{type(layer).__qualname__}",
+        **{name: getattr(layer, name, None) for name in names},
+        "set_in_settings": [name for name in names if name in config],
+    }
 
 
 # Sockets and sends -------------------------------------------------------------------
@@ -234,8 +296,9 @@ async def measure(args, servers: list[ruler.Server], tokens: list, groups: dict)
     pgrps = groups["servers"]
     users = len(tokens)
     owner = [i % users for i in range(args.sockets)]
+    on_server = [server_of(i, users) for i in range(args.sockets)]
     urls = [
-        f"ws://{HOST}:{servers[i % SERVERS].port}/ws/events/?token={tokens[owner[i]][1]}"
+        f"ws://{HOST}:{servers[on_server[i]].port}/ws/events/?token={tokens[owner[i]][1]}"
         for i in range(args.sockets)
     ]
     https = [Http(server.port, timeout=30) for server in servers]
@@ -293,7 +356,16 @@ async def measure(args, servers: list[ruler.Server], tokens: list, groups: dict)
         async with asyncio.timeout(30):
             await asyncio.gather(*(ws.close() for ws in opened.values()), return_exceptions=True)
     failed = [s for s in sends if s["status"] != 201]
+    servers_of: dict[int, set[int]] = {}
+    for number in range(args.sockets):
+        servers_of.setdefault(owner[number], set()).add(on_server[number])
     return {
+        "placement": {
+            "users_with_sockets": len(servers_of),
+            "sockets_per_user": math.ceil(args.sockets / users),
+            "users_on_both_servers": sum(len(s) == SERVERS for s in servers_of.values()),
+            "sockets_per_server": [on_server.count(i) for i in range(SERVERS)],
+        },
         "open": {
             "opened": len(opened),
             "failed": sum(errors.values()),
@@ -308,6 +380,7 @@ async def measure(args, servers: list[ruler.Server], tokens: list, groups: dict)
             "messages": len(sends),
             "acknowledged": len(acked),
             "failed": len(failed),
+            "failed_by_status": dict(Counter(str(s["status"]) for s in failed)),
             "failure_examples": [(s["status"], s["error"]) for s in failed[:5]],
             "seconds": round(send_s, 1),
             "started_late_ms": summary([s["late_ms"] for s in sends]),
@@ -359,12 +432,13 @@ def main(argv: list[str] | None = None) -> int:
     fd_limit = raise_open_files()
     if fd_limit < args.sockets + 256:
         raise SystemExit(f"the open-file limit ({fd_limit}) is too low for {args.sockets}")
+    settings = {k: v for k, v in vars(args).items() if k != "out"}
     result: dict[str, Any] = {
         "benchmark": "ws_bench",
         "date": started.isoformat(timespec="seconds"),
         "machine": {"cores": os.cpu_count(), "open_file_limit": fd_limit},
         "load_average_before": ruler.load_average(),
-        "settings": {k: v for k, v in vars(args).items() if k != "out"} | {"servers": SERVERS},
+        "settings": settings | {"servers": SERVERS, "workers_per_server": WORKERS},
     }
     work = Path(tempfile.mkdtemp(prefix="ws-bench-"))
     redis = PrivateRedis(work / "redis", work / "redis.log")
@@ -385,11 +459,12 @@ def main(argv: list[str] | None = None) -> int:
             [sys.executable, "-m", "bench.dataset", "--preset", args.preset, *users], env=env
         )
         tokens = mint_tokens(env)
+        result["channel_layer"] = channel_layer_settings()
         per_user = math.ceil(args.sockets / len(tokens))
         env["SOCKETS_PER_USER"] = str(max(20, per_user))
         servers = [
             stack.enter_context(
-                ruler.Server("uvicorn", PRODUCT, 1, env, work / f"server-{i}.log", WS_OPTIONS)
+                ruler.Server("uvicorn", PRODUCT, WORKERS, env, work / f"server-{i}.log", WS_OPTIONS)
             )
             for i in range(SERVERS)
         ]
@@ -405,13 +480,15 @@ def main(argv: list[str] | None = None) -> int:
     # Warnings the servers logged (the closing of every socket at the end included).
     logs = "".join(path.read_text(errors="replace") for path in work.glob("server-*.log"))
     result["server_log"] = log_summary(logs)
-    out = args.out or RESULTS_DIR / f"ws-{args.sockets}-{started:%Y%m%dT%H%M%SZ}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    result["broken"] = judge(result)
+    paths = write_results(result, args.out)
     for key in ("open", "send", "frames", "latency_ms", "memory", "server_log"):
         print(f"{key}: {json.dumps(result[key])}")
-    log(f"wrote {out} (server logs in {work})")
-    return 0
+    print("\n" + report.socket_table([result]))
+    broken = result["broken"]
+    print("\n".join(["BROKEN:", *(f"  - {b}" for b in broken)]) if broken else "nothing broken")
+    log(f"wrote {', '.join(map(str, paths))} (server logs in {work})")
+    return 1 if broken else 0
 
 
 if __name__ == "__main__":

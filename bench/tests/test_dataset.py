@@ -122,6 +122,22 @@ def test_the_heavy_user_has_the_most_partners_a_known_thread_and_the_password(lo
     }
 
 
+def test_the_heavy_users_messages_to_edit_are_its_own_one_per_conversation_newest_first(loaded):
+    manifest, _ = loaded
+    heavy = User.objects.get(username=HEAVY_USERNAME)
+    ids = manifest["heavy"]["sent_message_ids"]
+    messages = Message.objects.in_bulk(ids)
+    receivers = [messages[pk].receiver_id for pk in ids]
+    assert 1 < len(ids) <= dataset.SENT_MESSAGES
+    assert {m.sender_id for m in messages.values()} == {heavy.pk}
+    assert len(set(receivers)) == len(receivers)
+    assert ids == sorted(ids, reverse=True)
+    # Each is heavy's latest message to its receiver.
+    for pk, receiver in zip(ids, receivers, strict=True):
+        latest = Message.objects.filter(sender=heavy, receiver_id=receiver).latest("pk").pk
+        assert latest == pk
+
+
 def test_every_user_has_username_keys_so_look_alikes_are_refused(loaded):
     keys = dict(UsernameKey.objects.values_list("user_id", "folded"))
     for user in User.objects.all():

@@ -1,10 +1,26 @@
-"""The socket benchmark's frame accounting and percentiles."""
+"""The socket benchmark's frame accounting, percentiles, placement and verdict."""
 
 from __future__ import annotations
 
+import copy
+import json
+from collections import Counter
+from pathlib import Path
+
 import pytest
 
-from bench.ws_bench import account, parse_time, percentile, summary
+from bench.ws_bench import (
+    SERVERS,
+    account,
+    judge,
+    parse_time,
+    percentile,
+    server_of,
+    summary,
+    write_results,
+)
+
+SOUND = json.loads((Path(__file__).parent / "ws_results" / "ws-1000-latest.json").read_text())
 
 
 def test_every_expected_frame_once_is_nothing_lost_nothing_doubled():
@@ -66,3 +82,64 @@ def test_summary_rounds_to_a_tenth_of_a_millisecond():
 def test_timestamps_from_the_payload_are_seconds_since_the_epoch():
     assert parse_time("1970-01-01T00:00:01.250000Z") == 1.25
     assert parse_time("2026-01-01T01:00:00+01:00") == parse_time("2026-01-01T00:00:00Z")
+
+
+@pytest.mark.parametrize(("sockets", "users"), [(1000, 500), (5000, 2500), (5000, 500), (7, 3)])
+def test_a_persons_sockets_alternate_between_the_servers(sockets, users):
+    servers_of: dict[int, list[int]] = {}
+    for number in range(sockets):
+        servers_of.setdefault(number % users, []).append(server_of(number, users))
+
+    for servers in servers_of.values():
+        assert servers == [(servers[0] + k) % SERVERS for k in range(len(servers))]
+    load = Counter(server_of(number, users) for number in range(sockets))
+    assert max(load.values()) - min(load.values()) <= 1
+
+
+def test_fewer_sockets_than_people_alternate_socket_by_socket():
+    assert [server_of(number, 500) for number in range(6)] == [0, 1, 0, 1, 0, 1]
+
+
+def test_a_sound_run_has_nothing_broken():
+    assert judge(SOUND) == []
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "reason"),
+    [
+        ("open", "failed", 3, "3 sockets failed to open"),
+        ("open", "closed_by_server_before_end", 2, "2 sockets closed by a server before the end"),
+        ("send", "acknowledged", 493, "7 sends not acknowledged"),
+        ("frames", "lost", 1, "1 frames lost"),
+        ("frames", "duplicated", 1200, "1,200 frames duplicated"),
+        ("frames", "unexpected", 4, "4 frames on a socket that should not have had them"),
+    ],
+)
+def test_each_way_a_run_breaks_is_named(section, key, value, reason):
+    run = copy.deepcopy(SOUND)
+    run[section][key] = value
+
+    assert judge(run) == [reason]
+
+
+def test_a_sound_run_is_also_the_latest(tmp_path):
+    run = copy.deepcopy(SOUND) | {"broken": []}
+
+    paths = write_results(run, None, tmp_path)
+
+    assert [path.name for path in paths] == [
+        "ws-1000-20261206T100500Z.json",
+        "ws-1000-latest.json",
+    ]
+    assert json.loads((tmp_path / "ws-1000-latest.json").read_text()) == run
+
+
+def test_a_broken_run_is_kept_but_not_published(tmp_path):
+    (tmp_path / "ws-1000-latest.json").write_text("earlier sound run")
+    run = copy.deepcopy(SOUND) | {"broken": ["1 frames lost"]}
+
+    paths = write_results(run, tmp_path / "elsewhere" / "run.json", tmp_path)
+
+    assert paths == [tmp_path / "elsewhere" / "run.json"]
+    assert json.loads(paths[0].read_text())["broken"] == ["1 frames lost"]
+    assert (tmp_path / "ws-1000-latest.json").read_text() == "earlier sound run"
