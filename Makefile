@@ -9,7 +9,7 @@ VENV := .venv
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help install run serve migrate seed test test-fast test-browser lint format bench bench-large bench-faults bench-load bench-sockets bench-ceiling wrk schema clean
+.PHONY: help install run serve migrate seed test test-fast test-browser lint typecheck format bench bench-large bench-faults bench-load bench-sockets bench-ceiling wrk schema clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ lint: install ## ruff lint and format check
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 
+typecheck: install ## mypy with the Django and DRF plugins (config in pyproject.toml)
+	$(RUN) mypy
+
 format: install ## Apply ruff's formatting and fixes
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
@@ -81,4 +84,4 @@ bench-ceiling: install wrk ## The bare Django ceiling per server shape, the prod
 	$(RUN) python -m bench.ruler
 
 clean: ## Remove the environment, local database and caches
-	rm -rf $(VENV) .tools var db.sqlite3 staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) .tools var db.sqlite3 staticfiles .pytest_cache .ruff_cache .mypy_cache

@@ -11,7 +11,7 @@ class AdminSite(admin.AdminSite):
 
     def login(self, request, extra_context=None):
         # RATE_LIMIT_AUTH per IP and per account, with the same 429 page as the log-in.
-        from messaging.views import login_throttled
+        from messaging.web.views import login_throttled
 
         return login_throttled(super().login)(request, extra_context)
 

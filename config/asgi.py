@@ -11,8 +11,8 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from config.middleware import RequestBodyLimit  # noqa: E402
-from messaging.routing import websocket_urlpatterns  # noqa: E402
-from messaging.ws_auth import redact_tokens_in_server_logs  # noqa: E402
+from messaging.realtime.auth import redact_tokens_in_server_logs  # noqa: E402
+from messaging.realtime.routing import websocket_urlpatterns  # noqa: E402
 
 # Socket paths carry `?token=`: the server's own log lines must not.
 redact_tokens_in_server_logs()

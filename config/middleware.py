@@ -60,7 +60,7 @@ def signed_in_by(request: HttpRequest) -> str | None:
     if user is None:
         # Answered before authentication was set up: static files, HTTPS redirects.
         return None
-    if isinstance(user, LazyObject) and user._wrapped is empty:
+    if isinstance(user, LazyObject) and user._wrapped is empty:  # type: ignore[attr-defined]  # not in the stubs
         # Nothing asked who this is, so the answer cannot depend on it. Asking now would
         # cost the session and user queries (and fail while the database is down): the
         # session cookie alone counts, which at worst keeps a generic answer uncached.
@@ -100,6 +100,7 @@ class DatabaseUnavailableMiddleware:
             return None
         logger.warning("database unavailable: %s %s", request.method, request.path, exc_info=True)
         message = "The service is briefly unavailable. Please retry in a few seconds."
+        response: HttpResponse
         if request.path.startswith("/api/"):
             response = JsonResponse({"detail": message}, status=503)
         else:

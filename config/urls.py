@@ -9,5 +9,5 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path(settings.ADMIN_URL, admin.site.urls),
     path("api/v1/", include("messaging.api.urls")),
-    path("", include("messaging.urls")),
+    path("", include("messaging.web.urls")),
 ]

@@ -8,6 +8,8 @@ are read-only once sent. A username added or changed here must not look like
 another user's, as at registration.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import admin as auth_admin
@@ -17,17 +19,26 @@ from django.contrib.auth import get_user_model
 from . import services
 from .models import Conversation, Message, MessageHistory, Notification
 
-User = get_user_model()
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+else:
+    User = get_user_model()
 
 
 class NoLookAlikeUsernameMixin:
     """Refuses a new or changed username that looks like another user's, as a form
     error rather than the database's IntegrityError."""
 
-    def clean_username(self):
+    # What the user forms it is mixed into provide.
+    cleaned_data: dict[str, Any]
+    changed_data: list[str]
+    instance: User
+
+    def clean_username(self) -> Any:
         username = self.cleaned_data.get("username")
-        if hasattr(super(), "clean_username"):
-            username = super().clean_username()
+        parent_clean_username = getattr(super(), "clean_username", None)
+        if parent_clean_username is not None:
+            username = parent_clean_username()
         if username and "username" in self.changed_data:
             owner = self.instance if self.instance.pk else None
             if services.username_taken(username, except_user=owner):
@@ -55,8 +66,7 @@ admin.site.register(User, UserAdmin)
 
 class MessageHistoryInline(admin.TabularInline):
     model = MessageHistory
-    fields = ["edited_at", "edited_by", "old_content"]
-    readonly_fields = fields
+    fields = readonly_fields = ("edited_at", "edited_by", "old_content")
     extra = 0
     can_delete = False
     ordering = ["-edited_at"]
@@ -92,8 +102,8 @@ class MessageAdmin(admin.ModelAdmin):
         message = services.message_send(
             sender=obj.sender,
             receiver=obj.receiver,
-            content=obj.content,
-            parent_message=obj.parent_message,
+            content=obj.content,  # cleaned by the form (`Message.clean`)
+            parent=obj.parent_message,
         )
         obj.pk, obj.timestamp, obj.thread_root_id = (
             message.pk,

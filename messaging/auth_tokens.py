@@ -22,12 +22,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
+from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken, Token
 from rest_framework_simplejwt.utils import get_md5_hash_password
@@ -43,7 +44,8 @@ class LoginRefreshToken(RefreshToken):
 
     @classmethod
     def for_user(cls, user: Any) -> LoginRefreshToken:
-        token = super().for_user(user)
+        # simplejwt's `for_user` answers an instance of `cls`; its types say RefreshToken.
+        token = cast(LoginRefreshToken, super().for_user(user))
         token[LOGIN_CLAIM] = secrets.token_urlsafe(16)
         return token
 
@@ -125,10 +127,11 @@ def end_login_of_reused_token(raw: str) -> None:
     from rest_framework_simplejwt.state import token_backend
     from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
-    from . import realtime
+    from .realtime import publishing as realtime
 
     try:
-        payload = token_backend.decode(raw, verify=True)  # signature and expiry, no blacklist
+        # Signature and expiry, no blacklist.
+        payload = token_backend.decode(raw, verify=True)  # type: ignore[arg-type]  # takes the text
     except (TokenBackendError, ValueError, TypeError):
         return
     sid, jti = payload.get(LOGIN_CLAIM), payload.get(api_settings.JTI_CLAIM)
@@ -136,7 +139,8 @@ def end_login_of_reused_token(raw: str) -> None:
         return
     if not BlacklistedToken.objects.filter(token__jti=jti).exists():
         return
-    user = get_user_model().objects.filter(pk=payload.get(api_settings.USER_ID_CLAIM)).first()
+    user_id = payload.get(api_settings.USER_ID_CLAIM)
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id is not None else None
     if user is None:
         return
     with transaction.atomic():
@@ -178,3 +182,37 @@ def rotate_refresh_token(refresh: RefreshToken, user: Any) -> RefreshToken:
         expires_at=token_expiry(refresh),
     )
     return refresh
+
+
+def refuse_refresh_tokens(user: Any) -> None:
+    """Blacklist every refresh token of the user that could still be used."""
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+    live = OutstandingToken.objects.filter(
+        user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
+    )
+    BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token_id=pk) for pk in live.values_list("pk", flat=True)],
+        ignore_conflicts=True,
+    )
+
+
+def issued_tokens(user: Any) -> list[QuerySet]:
+    """The token rows the blacklist app keeps of the user, blacklist entries first."""
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+    return [
+        BlacklistedToken.objects.filter(token__user=user),
+        OutstandingToken.objects.filter(user=user),
+    ]
+
+
+def validated_access_token(raw: bytes) -> Token:
+    """The access token the API would accept (signature, type, expiry), else TokenError."""
+    from rest_framework_simplejwt.authentication import JWTAuthentication
+    from rest_framework_simplejwt.exceptions import InvalidToken
+
+    try:
+        return JWTAuthentication().get_validated_token(raw)
+    except InvalidToken as error:
+        raise TokenError(str(error)) from None

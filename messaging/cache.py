@@ -6,8 +6,13 @@ user and per conversation changes when the data does. A write bumps the generati
 it affects once its transaction commits; readers build keys from the current
 generations, so stale entries are never read again and nothing is ever scanned.
 
-A cache that is down never fails a request: errors are logged and the caller
-computes the value from the database.
+What a cache outage does is decided in one place, the backend
+(`cache_backends.FaultTolerantRedisCache`): it logs, reads miss and writes are dropped,
+so every function here computes from the database as on any miss. A generation bump
+that may not have landed is made good by moving the epoch (`bump_pending`).
+
+Nothing here knows about requests: the per-request whole-response cache is
+`web.page_cache`.
 """
 
 from __future__ import annotations
@@ -18,10 +23,8 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from functools import wraps
 from typing import TypeVar
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
@@ -76,20 +79,17 @@ def generations(*keys: str) -> list[int]:
     if _lost_bumps.is_set() and not _move_epoch():
         _start_epoch_retry()
         return [_fresh_generation() for _ in keys]
-    try:
-        found = cache.get_many([*keys, EPOCH_KEY])
-        for key in [*keys, EPOCH_KEY]:
-            if key not in found:
-                value = _fresh_generation()
-                if not cache.add(key, value, GENERATION_TIMEOUT):
-                    value = cache.get(key, value)
-                found[key] = value
-        epoch = found[EPOCH_KEY]
-        return [_fold(epoch, found[key]) for key in keys]
-    except Exception:
-        logger.warning("cache unavailable: reading generations", exc_info=True)
-        # A value no entry was ever stored under: the caller misses and reads the database.
-        return [_fresh_generation() for _ in keys]
+    found = cache.get_many([*keys, EPOCH_KEY])
+    for key in [*keys, EPOCH_KEY]:
+        if key not in found:
+            # Missing, or the cache is down: then the fresh value is what the key is
+            # built with, one no entry was ever stored under, and the caller misses.
+            value = _fresh_generation()
+            if not cache.add(key, value, GENERATION_TIMEOUT):
+                value = cache.get(key, value)
+            found[key] = value
+    epoch = found[EPOCH_KEY]
+    return [_fold(epoch, found[key]) for key in keys]
 
 
 def _fold(epoch: int, generation: int) -> int:
@@ -136,7 +136,7 @@ class _EpochMove:
 _epoch = _EpochMove()
 # A forked child has no retry thread, and its copy of the lock may be held by a thread
 # that did not follow: it starts over (a lost bump it inherited is retried at its first read).
-os.register_at_fork(after_in_child=_epoch.__init__)
+os.register_at_fork(after_in_child=_epoch.__init__)  # type: ignore[misc]  # the reset; no subclass
 
 
 def bump_pending() -> None:
@@ -150,17 +150,25 @@ def bump_pending() -> None:
     keys: set[str] = getattr(_pending, "keys", set())
     _pending.keys = set()
     made_good = _epoch.losses if _lost_bumps.is_set() else None
-    lost = epoch_moved = False
+    if not keys and made_good is None:
+        return  # an earlier callback of this commit bumped them all
     # While an earlier bump is lost, the epoch moves too; failing that loses nothing new.
-    for key in keys if made_good is None else keys | {EPOCH_KEY}:
-        if _bump(key):
-            epoch_moved = epoch_moved or key == EPOCH_KEY
-        elif key in keys:
-            lost = True
-    if lost:
+    landed = _bump_all(keys if made_good is None else keys | {EPOCH_KEY})
+    if keys - landed:
         _lose()
-    elif epoch_moved and made_good is not None:
+    elif EPOCH_KEY in landed and made_good is not None:
         _settle(made_good)
+
+
+def _bump_all(keys: set[str]) -> set[str]:
+    """Bump `keys`; the ones that surely landed. One round trip where the backend can
+    (`FaultTolerantRedisCache.bump_many`), else one call per key."""
+    if not keys:
+        return set()
+    bump_many = getattr(cache, "bump_many", None)
+    if bump_many is not None:
+        return set(keys) if bump_many(keys, _fresh_generation(), GENERATION_TIMEOUT) else set()
+    return {key for key in keys if _bump(key)}
 
 
 def _bump(key: str) -> bool:
@@ -171,7 +179,8 @@ def _bump(key: str) -> bool:
         except ValueError:  # absent: any fresh value differs from what readers saw
             value = _fresh_generation()
             cache.set(key, value, GENERATION_TIMEOUT)
-            return cache.get(key) == value
+            stored: int | None = cache.get(key)
+            return stored == value
     except Exception:
         logger.warning("cache unavailable: bumping %s", key, exc_info=True)
         return False
@@ -240,9 +249,11 @@ def _set_epoch(wait: float | None) -> bool:
     try:
         confirm = getattr(cache, "set_confirmed", None) if wait is not None else None
         if confirm is not None:
-            return confirm(EPOCH_KEY, value, GENERATION_TIMEOUT, wait=wait)
+            confirmed: bool = confirm(EPOCH_KEY, value, GENERATION_TIMEOUT, wait=wait)
+            return confirmed
         cache.set(EPOCH_KEY, value, GENERATION_TIMEOUT)
-        return cache.get(EPOCH_KEY) == value
+        stored: int | None = cache.get(EPOCH_KEY)
+        return stored == value
     except Exception:
         logger.log(
             logging.DEBUG if wait is not None else logging.WARNING,
@@ -335,19 +346,11 @@ def _gather(*keys: str) -> None:
 
 
 def get_or_set(key: str, compute: Callable[[], T], timeout: int = DEFAULT_TIMEOUT) -> T:
-    """The cached value, or `compute()` stored for next time; the database if the cache fails."""
-    try:
-        value = cache.get(key)
-    except Exception:
-        logger.warning("cache unavailable: get %s", key, exc_info=True)
-        return compute()
-    if value is not None:
-        return value
-    value = compute()
-    try:
+    """The cached value, or `compute()` stored for next time (a down cache misses)."""
+    value: T | None = cache.get(key)
+    if value is None:
+        value = compute()
         cache.set(key, value, timeout)
-    except Exception:
-        logger.warning("cache unavailable: set %s", key, exc_info=True)
     return value
 
 
@@ -395,57 +398,3 @@ def conversation_threads_key(user_id: int, partner_id: int, *, path: str, csrf_c
         hashed(path),
         hashed(csrf_cookie),
     )
-
-
-def cache_conversation_page(
-    timeout: int = 60, *, vary_on_csrf: bool = False, vary_on_user: bool = False
-):
-    """`cache_page(timeout)` for a view of one conversation, keyed per request.
-
-    `cache_page` fixes its key prefix when applied, so this applies it on every
-    request with `conversation_page_key_prefix`. The view takes the partner as a
-    `username` keyword argument; `request.user` must be authenticated already
-    (decorate DRF's `get` method, after its authentication has run). Pages that
-    embed a CSRF token (`vary_on_csrf`) are also keyed by the CSRF cookie, so a
-    rotated token never comes back from the cache. Pages that also show the
-    viewer's own counts from elsewhere (`vary_on_user`: the web pages' header
-    badges) are keyed by the viewer's generation too. Browsers are told not to
-    keep a copy: freshness is decided here.
-    """
-    from django.contrib.auth import get_user_model
-    from django.utils.cache import add_never_cache_headers, patch_vary_headers
-    from django.views.decorators.cache import cache_page
-
-    user_model = get_user_model()
-
-    def decorator(view):
-        @wraps(view)
-        def wrapped(request, *args, **kwargs):
-            user = getattr(request, "user", None)
-            partner_id = (
-                user_model.objects.filter(username=kwargs.get("username"))
-                .values_list("pk", flat=True)
-                .first()
-                if user is not None and user.is_authenticated
-                else None
-            )
-            if partner_id is None:  # anonymous or no such partner: the view answers
-                return view(request, *args, **kwargs)
-            csrf_cookie = request.COOKIES.get(settings.CSRF_COOKIE_NAME, "")
-            extra = [hashed(csrf_cookie)] if vary_on_csrf else []
-            if vary_on_user:
-                extra.append(f"u{user_generation(user.pk)}")
-            prefix = conversation_page_key_prefix(user.pk, partner_id, *extra)
-            response = cache_page(timeout, key_prefix=prefix)(view)(request, *args, **kwargs)
-            patch_vary_headers(response, ("Authorization", "Cookie"))
-            if getattr(response, "is_rendered", True):
-                add_never_cache_headers(response)
-            else:
-                # cache_page stores a DRF/template response once it is rendered and skips a
-                # `private` one: mark it uncacheable for browsers only after that.
-                response.add_post_render_callback(add_never_cache_headers)
-            return response
-
-        return wrapped
-
-    return decorator

@@ -1,4 +1,4 @@
-"""A Redis cache that never fails a request: an outage is logged and reads as a miss.
+"""A cache that never fails a request: an outage is logged and reads as a miss.
 
 Every page, count and generation the product caches can be rebuilt from the
 database, so when Redis is unreachable the cache answers like an empty one
@@ -17,24 +17,34 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache
 from redis.connection import Connection, SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import RedisError
 
+if TYPE_CHECKING:
+    from django.core.cache.backends.base import BaseCache
+
+    _Backend = BaseCache  # what the mixin goes before
+else:
+    _Backend = object
+
 logger = logging.getLogger(__name__)
 
 
-class FaultTolerantRedisCache(RedisCache):
+class FaultTolerantCache(_Backend):
+    """Mixed into a cache backend (before it): the one place that decides what an outage
+    does. An error of `OUTAGE_ERRORS` is logged, the call answers like an empty cache
+    (reads miss, writes are dropped, `incr` raises ValueError as for a missing key), and
+    the backend stays out of the way for `RETRY_AFTER` seconds."""
+
     RETRY_AFTER = 5.0
-    #: How long `send_set` may wait for its connection. A paused server's kernel still
-    #: completes the handshake at once; only an unreachable host makes it wait.
-    SEND_CONNECT_TIMEOUT = 0.2
+    OUTAGE_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
 
     def __init__(self, server: str, params: dict[str, Any]) -> None:
-        super().__init__(server, params)
+        super().__init__(server, params)  # type: ignore[call-arg, arg-type]  # the backend's, not BaseCache's
         self._down_until = 0.0
 
     def _guard(self, operation: str, fallback: Any, call, *args, **kwargs) -> Any:
@@ -42,23 +52,18 @@ class FaultTolerantRedisCache(RedisCache):
             return fallback
         try:
             return call(*args, **kwargs)
-        except RedisError:
-            self._down_until = time.monotonic() + self.RETRY_AFTER
-            logger.warning(
-                "cache unavailable (%s); serving without it for %.0f s",
-                operation,
-                self.RETRY_AFTER,
-                exc_info=True,
-            )
+        except self.OUTAGE_ERRORS:
+            self._went_down(operation)
             return fallback
 
-    @property
-    def available(self) -> bool:
-        """Whether Redis answers right now (a real round trip, for readiness checks)."""
-        try:
-            return bool(self._cache.get_client(write=True).ping())
-        except RedisError:
-            return False
+    def _went_down(self, operation: str) -> None:
+        self._down_until = time.monotonic() + self.RETRY_AFTER
+        logger.warning(
+            "cache unavailable (%s); serving without it for %.0f s",
+            operation,
+            self.RETRY_AFTER,
+            exc_info=True,
+        )
 
     def get(self, key, default=None, version=None):
         return self._guard("get", default, super().get, key, default, version)
@@ -96,6 +101,48 @@ class FaultTolerantRedisCache(RedisCache):
 
     def clear(self):
         return self._guard("clear", False, super().clear)
+
+
+class FaultTolerantRedisCache(FaultTolerantCache, RedisCache):
+    """Django's RedisCache under `FaultTolerantCache`, with what only Redis can do: a
+    readiness probe, generations bumped in one round trip, and the epoch's writes."""
+
+    OUTAGE_ERRORS = (RedisError,)
+    #: How long `send_set` may wait for its connection. A paused server's kernel still
+    #: completes the handshake at once; only an unreachable host makes it wait.
+    SEND_CONNECT_TIMEOUT = 0.2
+
+    # RedisCache's client, a cached property the stubs leave out; its private parts
+    # (`_serializer`, `_get_connection_pool`) are used below, which no stub describes.
+    _cache: Any
+
+    @property
+    def available(self) -> bool:
+        """Whether Redis answers right now (a real round trip, for readiness checks)."""
+        try:
+            return bool(self._cache.get_client(write=True).ping())
+        except RedisError:
+            return False
+
+    def bump_many(self, keys, fresh: int, timeout=DEFAULT_TIMEOUT, version=None) -> bool:
+        """Give each of `keys` a value no reader has seen, in one round trip: a key that
+        exists is incremented; a missing one starts from `fresh` (SET NX) and is
+        incremented past it. False if that may not have landed (the caller makes good)."""
+        if time.monotonic() < self._down_until:
+            return False
+        try:
+            pipe = self._cache.get_client(write=True).pipeline(transaction=False)
+            # RedisCache's own timeout is whole seconds; the stubs only know BaseCache's.
+            expiry = cast("int | None", self.get_backend_timeout(timeout))
+            for key in keys:
+                key = self.make_and_validate_key(key, version=version)
+                pipe.set(key, fresh, ex=expiry, nx=True)
+                pipe.incr(key)
+            pipe.execute()
+        except RedisError:
+            self._went_down("bump_many")
+            return False
+        return True
 
     # Writes that must not wait for the pause to end -----------------------------------
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from django.apps import apps
 from django.db import models
@@ -10,24 +10,30 @@ from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Greatest, Least
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
+
+    from .models import Message  # noqa: F401  (named in the string type arguments below)
 
 
-class MessageQuerySet(models.QuerySet):
-    def between(self, a, b) -> MessageQuerySet:
+def _user_id(user: User | int) -> int:
+    return user if isinstance(user, int) else user.pk
+
+
+class MessageQuerySet(models.QuerySet["Message"]):
+    def between(self, a: User | int, b: User | int) -> MessageQuerySet:
         """Messages exchanged by the two users, in either direction.
 
         Written as (least id, greatest id) rather than an OR of both directions: the
         `msg_pair_key_time` index then serves it in timestamp order, so a page of a long
         conversation reads one page of rows, not the whole history.
         """
-        low, high = sorted((getattr(a, "pk", a), getattr(b, "pk", b)))
+        low, high = sorted((_user_id(a), _user_id(b)))
         return self.alias(
             pair_low=Least("sender_id", "receiver_id"),
             pair_high=Greatest("sender_id", "receiver_id"),
         ).filter(pair_low=low, pair_high=high)
 
-    def for_participant(self, user) -> MessageQuerySet:
+    def for_participant(self, user: User | int) -> MessageQuerySet:
         """Messages the user sent or received: everything they may see."""
         return self.filter(Q(sender=user) | Q(receiver=user))
 
@@ -35,7 +41,7 @@ class MessageQuerySet(models.QuerySet):
         """Every message of the thread whose first message is `root_id`, root included."""
         return self.filter(Q(pk=root_id) | Q(thread_root_id=root_id))
 
-    def not_from_blocked(self, user) -> MessageQuerySet:
+    def not_from_blocked(self, user: User | int) -> MessageQuerySet:
         """Leaves out messages whose sender `user` has blocked.
 
         An anti-join with the user's blocks (indexed by blocker) in the same query:
@@ -51,7 +57,11 @@ class MessageQuerySet(models.QuerySet):
         )
 
 
-class UnreadMessagesManager(models.Manager.from_queryset(MessageQuerySet)):
+# A name of its own: django-stubs types `from_queryset` only when it is assigned to one.
+_UnreadMessagesManagerBase = models.Manager.from_queryset(MessageQuerySet)
+
+
+class UnreadMessagesManager(_UnreadMessagesManagerBase["Message"]):
     """`Message.unread`: unread messages only, loading just what a list of them shows."""
 
     #: What an unread list shows: who sent it, a preview, when, and where it sits in a thread.
@@ -69,14 +79,15 @@ class UnreadMessagesManager(models.Manager.from_queryset(MessageQuerySet)):
     )
 
     def get_queryset(self) -> MessageQuerySet:
-        return super().get_queryset().filter(read=False)
+        # The manager's queryset class is MessageQuerySet (`from_queryset`); the stubs say QuerySet.
+        return cast(MessageQuerySet, super().get_queryset()).filter(read=False)
 
-    def received_by(self, user: AbstractBaseUser | int) -> MessageQuerySet:
+    def received_by(self, user: User | int) -> MessageQuerySet:
         """The user's unread received messages, less those from people they blocked: what
         their unread counts count (the `msg_unread` index serves it)."""
         return self.get_queryset().filter(receiver=user).not_from_blocked(user)
 
-    def unread_for_user(self, user: AbstractBaseUser | int) -> MessageQuerySet:
+    def unread_for_user(self, user: User | int) -> MessageQuerySet:
         """`received_by(user)`, newest first, with only the listed fields."""
         return (
             self.received_by(user)

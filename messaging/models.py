@@ -7,7 +7,8 @@ foreign keys (`on_delete=CASCADE`); nothing here may point at a deleted row.
 
 from __future__ import annotations
 
-import unicodedata
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any, Self
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -17,54 +18,12 @@ from django.db.models.functions import Greatest, Least, Length
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 from django.utils import timezone
 
+from .content import MAX_CONTENT_LENGTH, clean_content
+from .exceptions import ValidationError as ContentError
 from .managers import MessageQuerySet, UnreadMessagesManager
 
-MAX_CONTENT_LENGTH = 10_000
-
-#: Unicode's Default_Ignorable_Code_Point ranges (DerivedCoreProperties.txt): characters
-#: a renderer shows as nothing, whatever their category (the Hangul fillers are letters).
-_DEFAULT_IGNORABLE_RANGES = (
-    (0x00AD, 0x00AD),
-    (0x034F, 0x034F),
-    (0x061C, 0x061C),
-    (0x115F, 0x1160),
-    (0x17B4, 0x17B5),
-    (0x180B, 0x180F),
-    (0x200B, 0x200F),
-    (0x202A, 0x202E),
-    (0x2060, 0x206F),
-    (0x3164, 0x3164),
-    (0xFE00, 0xFE0F),
-    (0xFEFF, 0xFEFF),
-    (0xFFA0, 0xFFA0),
-    (0xFFF0, 0xFFF8),
-    (0x1BCA0, 0x1BCA3),
-    (0x1D173, 0x1D17A),
-    (0xE0000, 0xE0FFF),
-)
-DEFAULT_IGNORABLE = frozenset(
-    chr(code) for low, high in _DEFAULT_IGNORABLE_RANGES for code in range(low, high + 1)
-)
-#: Drawn as blank space though neither ignorable nor whitespace.
-_BLANK_LOOKING = frozenset({"\u2800"})  # BRAILLE PATTERN BLANK
-#: Format characters, controls and separators: nothing to see.
-_INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Zs", "Zl", "Zp"})
-
-
-def is_invisible(char: str) -> bool:
-    """Whether the character shows nothing: whitespace, a format character (zero-width
-    spaces and joiners, direction marks, the BOM), a control, or a blank-looking filler."""
-    return (
-        char in DEFAULT_IGNORABLE
-        or char in _BLANK_LOOKING
-        or char.isspace()
-        or unicodedata.category(char) in _INVISIBLE_CATEGORIES
-    )
-
-
-def has_visible_text(text: str) -> bool:
-    """Whether `text` shows anything: a message of invisible characters only is empty."""
-    return not all(is_invisible(char) for char in text)
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class Message(models.Model):
@@ -99,6 +58,28 @@ class Message(models.Model):
 
     objects = MessageQuerySet.as_manager()
     unread = UnreadMessagesManager()
+
+    # Not columns: attributes some instances carry, declared for the type checker only
+    # (annotations without a value create nothing, so `getattr(message, name, default)`
+    # still finds them missing on an instance that was not given them). Django takes
+    # `annotate(reply_count=...)` (only fields' names are refused); django-stubs 5.2.3+
+    # refuses any declared name (`no-redef`, typeddjango/django-stubs#2818), hence the
+    # ignores on those `annotate()` calls.
+    #: The text the row held when loaded (`from_db`); `pre_save` compares against it.
+    _loaded_content: str
+    #: Who makes the edit under way (`services.message_edit`), for its history row.
+    _edited_by: User
+    #: The receiver's notification, made by `post_save` when the message is created.
+    notification: Notification
+    #: Annotations of the selectors: direct replies, and whether the receiver blocks the sender.
+    reply_count: int
+    receiver_blocks_sender: bool
+    #: A thread as a tree (`selectors.thread_get`, `selectors.thread_trees`).
+    replies_list: list[Message]
+    descendant_count: int
+    orphan: bool
+    thread_size: int
+    replies_loaded: int
 
     class Meta:
         ordering = ["-timestamp", "-id"]
@@ -141,7 +122,7 @@ class Message(models.Model):
         return f"{self.sender_id} → {self.receiver_id}: {self.content[:40]}"
 
     @classmethod
-    def from_db(cls, db, field_names, values):
+    def from_db(cls, db: str | None, field_names: Collection[str], values: Collection[Any]) -> Self:
         instance = super().from_db(db, field_names, values)
         # What the row held when loaded: `pre_save` compares against it to record edits.
         if "content" in field_names:
@@ -152,8 +133,10 @@ class Message(models.Model):
         errors: dict[str, str] = {}
         if self.sender_id is not None and self.sender_id == self.receiver_id:
             errors["receiver"] = "You cannot send a message to yourself."
-        if not has_visible_text(self.content or ""):
-            errors["content"] = "A message cannot be empty."
+        try:
+            self.content = clean_content(self.content or "")
+        except ContentError as error:
+            errors["content"] = error.message
         parent = self.parent_message
         if parent is not None and {parent.sender_id, parent.receiver_id} != {
             self.sender_id,
@@ -167,9 +150,6 @@ class Message(models.Model):
     def root_id(self) -> int:
         """The id of this thread's first message (the message's own id for a first message)."""
         return self.thread_root_id or self.pk
-
-    def is_participant(self, user) -> bool:
-        return user.pk in (self.sender_id, self.receiver_id)
 
 
 class MessageHistory(models.Model):

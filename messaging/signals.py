@@ -11,8 +11,9 @@ from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
 
-from . import cache, realtime, services
+from . import cache, services
 from .models import Message, MessagingProfile, Notification
+from .realtime import publishing as realtime
 
 User = get_user_model()
 
@@ -20,7 +21,8 @@ User = get_user_model()
 @receiver(post_save, sender=Message, dispatch_uid="messaging.notify_receiver")
 def notify_receiver(sender, instance: Message, created: bool, raw: bool = False, **kwargs):
     if created and not raw:
-        services.notification_create_for_message(instance)
+        # The send announces it after the commit, right after the message itself.
+        instance.notification = services.notification_create_for_message(instance)
 
 
 @receiver(pre_save, sender=Message, dispatch_uid="messaging.record_edit_history")
@@ -49,12 +51,6 @@ def record_edit_history(sender, instance: Message, raw: bool = False, update_fie
 def flush_conversation_cache(sender, instance: Message, **kwargs):
     people = (instance.sender_id, instance.receiver_id)
     cache.invalidate(users=people, conversations=[people])
-
-
-@receiver(post_save, sender=Notification, dispatch_uid="messaging.publish_notification")
-def publish_notification(sender, instance: Notification, created: bool, raw: bool = False, **kw):
-    if created and not raw:
-        services.notification_publish(instance)
 
 
 @receiver(post_save, sender=Notification, dispatch_uid="messaging.flush_notification_cache_on_save")

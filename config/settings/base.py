@@ -80,9 +80,11 @@ ASGI_APPLICATION = "config.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The pages' templates live with the pages (messaging/web/); the admin's in its app.
+        "DIRS": [BASE_DIR / "messaging" / "web" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
+            "libraries": {"messaging_tags": "messaging.web.templatetags.messaging_tags"},
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
@@ -149,6 +151,15 @@ if REDIS_URL:
                     }
                 ],
                 "prefix": f"{CACHE_KEY_PREFIX}:asgi",
+                # Frames waiting for one socket's consumer; it reads continuously, so
+                # only a stuck socket fills it (the 5,000-socket run never came near).
+                "capacity": 100,
+                # A frame no consumer took within a minute is dropped: its socket is gone.
+                "expiry": 60,
+                # A socket rejoins its groups every hour (EventsConsumer.
+                # group_renewal_seconds); a member that stopped renewing (its worker died,
+                # its close was lost) is forgotten after two, not after the default day.
+                "group_expiry": 2 * 3600,
             },
         }
     }

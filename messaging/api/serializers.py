@@ -19,7 +19,9 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 
-from .. import auth_tokens
+from .. import auth_tokens, payloads
+from ..content import clean_content
+from ..exceptions import ValidationError as DomainValidationError
 from ..models import MAX_CONTENT_LENGTH, Message, Notification
 
 User = get_user_model()
@@ -265,6 +267,9 @@ class MessageSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def to_representation(self, instance: Message) -> dict[str, Any]:
+        return payloads.message(instance)
+
 
 @extend_schema_field(
     {
@@ -275,14 +280,21 @@ class MessageSerializer(serializers.ModelSerializer):
     }
 )
 class ContentField(StrictCharField):
-    """Message text as typed: the service strips it and applies the length rules."""
+    """A message's text, cleaned by the content rules (`content.clean_content`)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(trim_whitespace=False, allow_blank=True, **kwargs)
 
+    def run_validation(self, data: Any = serializers.empty) -> str:
+        # Not `to_internal_value`: DRF answers a blank string without calling it.
+        try:
+            return clean_content(super().run_validation(data))
+        except DomainValidationError as error:
+            raise serializers.ValidationError(error.message) from None
+
 
 class MessageCreateSerializer(StrictInputSerializer):
-    """Types only: the sending rules (stripped length, receiver, parent) are the service's."""
+    """The content rules here; who may receive and which parent, the selectors'."""
 
     receiver = StrictCharField(max_length=150, help_text="The receiver's username.")
     content = ContentField()
@@ -348,6 +360,9 @@ class NotificationSerializer(serializers.ModelSerializer):
         model = Notification
         fields = ["id", "kind", "message", "actor", "text", "created_at", "read"]
         read_only_fields = fields
+
+    def to_representation(self, instance: Notification) -> dict[str, Any]:
+        return payloads.notification(instance)
 
 
 class NotificationQuerySerializer(serializers.Serializer):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
+from typing import cast
 
 from rest_framework.exceptions import APIException
 from rest_framework.settings import api_settings
@@ -21,7 +22,9 @@ logger = logging.getLogger(__name__)
 
 class SettingsRateThrottle(SimpleRateThrottle):
     def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        # DRF's rates are "number/period" strings; its stubs type them as numbers.
+        rates = cast("Mapping[str, str | None]", api_settings.DEFAULT_THROTTLE_RATES)
+        return rates.get(self.scope) if self.scope is not None else None
 
     def allow_request(self, request, view) -> bool:
         try:

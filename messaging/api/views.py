@@ -7,7 +7,7 @@ core; its refusals become HTTP answers in `exceptions.exception_handler`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib.auth import logout, update_session_auth_hash
 from django.http import HttpResponse, JsonResponse
@@ -29,9 +29,10 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from .. import auth_tokens, selectors, services
 from .. import cache as cache_keys
-from ..cache import cache_conversation_page
+from ..content import IDEMPOTENCY_KEY_MAX_LENGTH, clean_idempotency_key
 from ..exceptions import NotFound
 from ..models import Message
+from ..web.page_cache import cache_conversation_page
 from . import serializers as s
 from .pagination import (
     BlockPagination,
@@ -47,9 +48,18 @@ from .throttling import (
     UserRateThrottle,
 )
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 #: Longest username Django stores; a longer path segment names nobody.
 USERNAME_MAX_LENGTH = 150
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+
+
+def signed_in(request: Request) -> User:
+    """`request.user` in a view that requires a signed-in user: every view from
+    `PasswordChangeView` on has the default `IsAuthenticated` permission."""
+    return cast("User", request.user)
 
 
 def _validated(serializer_class: type, data: Any, **kwargs: Any) -> dict[str, Any]:
@@ -174,9 +184,9 @@ class PasswordChangeView(APIView):
             if isinstance(request.successful_authenticator, SessionAuthentication)
             else None
         )
-        services.user_change_password(user=request.user, keep_login=session_login, **data)
+        services.user_change_password(user=signed_in(request), keep_login=session_login, **data)
         if session_login is not None:
-            update_session_auth_hash(django_request, request.user)
+            update_session_auth_hash(django_request, signed_in(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -194,7 +204,7 @@ class MeView(APIView):
         parameters=THROTTLE_HEADERS,
     )
     def get(self, request: Request) -> Response:
-        return Response(s.UserSerializer(request.user).data)
+        return Response(s.UserSerializer(signed_in(request)).data)
 
     @extend_schema(
         summary="Delete the account and everything tied to it",
@@ -210,7 +220,7 @@ class MeView(APIView):
     )
     def delete(self, request: Request) -> Response:
         data = _validated(s.PasswordSerializer, request.data)
-        services.delete_user(user=request.user, password=data["password"])
+        services.delete_user(user=signed_in(request), password=data["password"])
         if isinstance(request.successful_authenticator, SessionAuthentication):
             logout(request._request)  # the session pointed at the deleted account
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -223,7 +233,7 @@ class ExportView(APIView):
         parameters=THROTTLE_HEADERS,
     )
     def get(self, request: Request) -> Response:
-        return Response(selectors.user_export(request.user))
+        return Response(selectors.user_export(signed_in(request)))
 
 
 # Messages --------------------------------------------------------------------
@@ -247,7 +257,7 @@ class MessageCreateView(APIView):
                 {
                     "type": "string",
                     "minLength": 1,
-                    "maxLength": services.IDEMPOTENCY_KEY_MAX_LENGTH,
+                    "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH,
                 },
                 location=OpenApiParameter.HEADER,
                 description="A key of the client's choosing that makes retries safe.",
@@ -256,11 +266,21 @@ class MessageCreateView(APIView):
         ],
     )
     def post(self, request: Request) -> Response:
+        key = request.headers.get(IDEMPOTENCY_KEY_HEADER)
+        if key is not None:
+            key = clean_idempotency_key(key)
+            # A retry answers the first message, whatever its body.
+            earlier = selectors.message_for_idempotency_key(signed_in(request), key)
+            if earlier is not None:
+                return Response(s.MessageSerializer(earlier).data, status=status.HTTP_201_CREATED)
         data = _validated(s.MessageCreateSerializer, request.data)
+        parent_id = data.get("parent_message")
         message = services.message_send(
-            sender=request.user,
-            idempotency_key=request.headers.get(IDEMPOTENCY_KEY_HEADER),
-            **data,
+            sender=signed_in(request),
+            receiver=selectors.recipient(sender=signed_in(request), username=data["receiver"]),
+            content=data["content"],
+            parent=selectors.reply_parent(parent_id) if parent_id is not None else None,
+            idempotency_key=key,
         )
         return Response(s.MessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
@@ -272,7 +292,7 @@ class MessageDetailView(APIView):
         parameters=THROTTLE_HEADERS,
     )
     def get(self, request: Request, pk: int) -> Response:
-        message = selectors.message_get_for_participant(request.user, pk)
+        message = selectors.message_get_for_participant(signed_in(request), pk)
         return Response(s.MessageSerializer(message).data)
 
     @extend_schema(
@@ -284,7 +304,9 @@ class MessageDetailView(APIView):
     )
     def patch(self, request: Request, pk: int) -> Response:
         data = _validated(s.MessageEditSerializer, request.data)
-        message = services.message_edit(user=request.user, message=pk, content=data["content"])
+        message = services.message_edit(
+            user=signed_in(request), message=pk, content=data["content"]
+        )
         return Response(s.MessageSerializer(message).data)
 
     @extend_schema(
@@ -293,7 +315,7 @@ class MessageDetailView(APIView):
         parameters=THROTTLE_HEADERS,
     )
     def delete(self, request: Request, pk: int) -> Response:
-        services.message_delete(user=request.user, message=pk)
+        services.message_delete(user=signed_in(request), message=pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -304,7 +326,7 @@ class MessageHistoryView(APIView):
         parameters=THROTTLE_HEADERS,
     )
     def get(self, request: Request, pk: int) -> Response:
-        history = selectors.history_list(request.user, pk)
+        history = selectors.history_list(signed_in(request), pk)
         return Response(s.MessageHistorySerializer(history, many=True).data)
 
 
@@ -319,7 +341,7 @@ class MessageThreadView(APIView):
         parameters=THROTTLE_HEADERS,
     )
     def get(self, request: Request, pk: int) -> HttpResponse:
-        root = selectors.thread_get(request.user, pk)
+        root = selectors.thread_get(signed_in(request), pk)
         return HttpResponse(s.render_thread(root), content_type="application/json")
 
 
@@ -331,7 +353,7 @@ class MessageReadView(APIView):
         parameters=THROTTLE_HEADERS,
     )
     def post(self, request: Request, pk: int) -> Response:
-        services.message_mark_read(user=request.user, message=pk)
+        services.message_mark_read(user=signed_in(request), message=pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -340,7 +362,7 @@ class UnreadListView(generics.ListAPIView):
     pagination_class = NewestFirstPagination
 
     def get_queryset(self):
-        return selectors.unread_list(self.request.user)
+        return selectors.unread_list(signed_in(self.request))
 
     @extend_schema(
         summary="Unread messages received by the caller, newest first",
@@ -358,7 +380,7 @@ class UnreadCountView(APIView):
         parameters=THROTTLE_HEADERS,
     )
     def get(self, request: Request) -> Response:
-        return Response({"count": selectors.unread_count(request.user)})
+        return Response({"count": selectors.unread_count(signed_in(request))})
 
 
 # Conversations ---------------------------------------------------------------
@@ -368,7 +390,7 @@ class PartnerMixin:
     """Views of one conversation, named by the partner's username in the path."""
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]  # a mixin: APIView follows
         username = kwargs.get("username", "")
         # Nobody has such a name, and a NUL byte must never reach PostgreSQL.
         if len(username) > USERNAME_MAX_LENGTH or "\x00" in username:
@@ -380,7 +402,7 @@ class ConversationListView(generics.ListAPIView):
     pagination_class = ConversationPagination
 
     def get_queryset(self):
-        return selectors.conversation_list(self.request.user)
+        return selectors.conversation_list(signed_in(self.request))
 
     @extend_schema(
         summary="The inbox: one row per partner, newest last message first",
@@ -398,7 +420,7 @@ class ConversationListView(generics.ListAPIView):
                 "results": list(data["results"]),
             }
 
-        key = cache_keys.inbox_page_key(request.user.pk, request.build_absolute_uri())
+        key = cache_keys.inbox_page_key(signed_in(request).pk, request.build_absolute_uri())
         return Response(cache_keys.get_or_set(key, page))
 
 
@@ -413,7 +435,7 @@ class ConversationMessagesView(PartnerMixin, generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):  # drf-spectacular reads the model
             return Message.objects.none()
         partner = selectors.user_get_by_username(self.kwargs["username"])
-        return selectors.message_list_between(self.request.user, partner)
+        return selectors.message_list_between(signed_in(self.request), partner)
 
     @extend_schema(
         summary="Messages between the caller and `username`, newest first",
@@ -432,7 +454,7 @@ class ConversationReadView(PartnerMixin, APIView):
         parameters=THROTTLE_HEADERS,
     )
     def post(self, request: Request, username: str) -> Response:
-        services.conversation_mark_read(user=request.user, partner=username)
+        services.conversation_mark_read(user=signed_in(request), partner=username)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -444,7 +466,7 @@ class BlockedListView(generics.ListAPIView):
     pagination_class = BlockPagination
 
     def get_queryset(self):
-        return selectors.block_list(self.request.user)
+        return selectors.block_list(signed_in(self.request))
 
     @extend_schema(
         summary="The people the caller has blocked, most recently blocked first",
@@ -470,7 +492,7 @@ class BlockView(PartnerMixin, APIView):
         parameters=THROTTLE_HEADERS,
     )
     def post(self, request: Request, username: str) -> Response:
-        services.user_block(user=request.user, target=username)
+        services.user_block(user=signed_in(request), target=username)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -481,7 +503,7 @@ class BlockView(PartnerMixin, APIView):
         parameters=THROTTLE_HEADERS,
     )
     def delete(self, request: Request, username: str) -> Response:
-        services.user_unblock(user=request.user, target=username)
+        services.user_unblock(user=signed_in(request), target=username)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -494,7 +516,7 @@ class NotificationListView(generics.ListAPIView):
 
     def get_queryset(self):
         query = _validated(s.NotificationQuerySerializer, self.request.query_params)
-        return selectors.notification_list(self.request.user, unread=query["unread"])
+        return selectors.notification_list(signed_in(self.request), unread=query["unread"])
 
     @extend_schema(
         summary="The caller's notifications, newest first",
@@ -519,7 +541,7 @@ class NotificationUnreadCountView(APIView):
         parameters=THROTTLE_HEADERS,
     )
     def get(self, request: Request) -> Response:
-        return Response({"count": selectors.notification_unread_count(request.user)})
+        return Response({"count": selectors.notification_unread_count(signed_in(request))})
 
 
 class NotificationReadView(APIView):
@@ -530,7 +552,7 @@ class NotificationReadView(APIView):
         parameters=THROTTLE_HEADERS,
     )
     def post(self, request: Request, pk: int) -> Response:
-        services.notification_mark_read(user=request.user, notification=pk)
+        services.notification_mark_read(user=signed_in(request), notification=pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -542,7 +564,7 @@ class NotificationReadAllView(APIView):
         parameters=THROTTLE_HEADERS,
     )
     def post(self, request: Request) -> Response:
-        services.notification_mark_all_read(user=request.user)
+        services.notification_mark_all_read(user=signed_in(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -8,8 +8,6 @@ The same through a real socket: `test_block_effects_realtime.py`.
 
 from __future__ import annotations
 
-from unittest import mock
-
 import pytest
 
 from messaging import selectors, services
@@ -26,13 +24,6 @@ EDIT_QUERIES_BLOCKED = 5
 #: joined the locked lookup: the lookup, the replies, the delete collector's reads and
 #: deletes, the inbox rows' counters and last messages. The block check adds none.
 DELETE_QUERIES = 14
-
-
-@pytest.fixture
-def published():
-    """Every live event published after commit: (user_id, type, data)."""
-    with mock.patch("messaging.realtime.publish") as publish:
-        yield publish
 
 
 def events(publish_mock, event_type: str) -> list[tuple]:

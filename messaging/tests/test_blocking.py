@@ -1,7 +1,9 @@
 """Blocking: a many-to-many on the messaging profile whose changes drive their effects."""
 
 import pytest
+from django.db import connection
 from django.db.models.signals import m2m_changed
+from django.test.utils import CaptureQueriesContext
 
 from messaging import cache, selectors, services
 from messaging.exceptions import NotFound, ValidationError
@@ -10,6 +12,11 @@ from messaging.models import Conversation, Message, MessagingProfile
 
 def inbox_partners(user) -> list[str]:
     return [row.partner.username for row in selectors.conversation_list(user)]
+
+
+def blocked_people(user) -> list:
+    """Whom `user` blocks, one entry per row of the relation, newest first."""
+    return [row.user for row in selectors.block_list(user)]
 
 
 def test_blocked_person_cannot_send_to_the_blocker(alice, bob, send):
@@ -23,14 +30,48 @@ def test_blocked_person_cannot_send_to_the_blocker(alice, bob, send):
     assert not Message.objects.exists()
 
 
-def test_blocker_cannot_send_to_the_blocked_person(alice, bob, send):
+@pytest.mark.parametrize("by_username", [False, True])
+def test_blocker_cannot_send_to_the_blocked_person(alice, bob, send, by_username):
     services.user_block(user=alice, target=bob)
 
     with pytest.raises(ValidationError) as refused:
-        send(alice, "bob", "one more thing")
+        receiver = selectors.recipient(sender=alice, username="bob") if by_username else bob
+        send(alice, receiver, "one more thing")
 
+    assert refused.value.field == "receiver"
     assert "unblock" in refused.value.message
     assert not Message.objects.exists()
+
+
+@pytest.mark.parametrize("by_username", [False, True])
+def test_the_recipient_lookup_refuses_a_block_either_way(alice, bob, by_username):
+    services.user_block(user=alice, target=bob)
+
+    def lookup(user):
+        return {"username": user.username} if by_username else {"user_id": user.pk}
+
+    with pytest.raises(ValidationError) as blocker:
+        selectors.recipient(sender=alice, **lookup(bob))
+    with pytest.raises(ValidationError) as blocked:
+        selectors.recipient(sender=bob, **lookup(alice))
+
+    assert (blocker.value.field, blocked.value.field) == ("receiver", "receiver")
+    assert "unblock" in blocker.value.message
+    assert "does not accept" in blocked.value.message
+
+
+def test_a_recipient_checked_for_one_sender_is_checked_again_for_another(alice, bob, carol, send):
+    """`selectors.recipient` marks the user as checked for that sender only: the send
+    checks a user found for somebody else, as it checks any user it is given."""
+    bob_for_alice = selectors.recipient(sender=alice, username="bob")
+    services.user_block(user=bob, target=carol)
+
+    with pytest.raises(ValidationError) as refused:
+        send(carol, bob_for_alice, "hello?")
+
+    assert "does not accept" in refused.value.message
+    assert not Message.objects.exists()
+    assert send(alice, bob_for_alice, "hi").receiver == bob
 
 
 def test_block_hides_the_conversation_from_the_blocker_only(alice, bob, carol, send):
@@ -57,7 +98,7 @@ def test_block_is_idempotent(alice, bob):
     services.user_block(user=alice, target=bob)
     services.user_block(user=alice, target=bob)
 
-    assert list(selectors.blocked_list(alice)) == [bob]
+    assert blocked_people(alice) == [bob]
 
 
 def test_block_refuses_oneself_and_unknown_people(alice):
@@ -110,7 +151,7 @@ def test_block_with_the_signal_muted_changes_only_the_relation(alice, bob, send)
         services.user_block(user=alice, target=bob)
 
     assert Conversation.objects.get(owner=alice).hidden is False
-    assert list(selectors.blocked_list(alice)) == [bob]
+    assert blocked_people(alice) == [bob]
 
 
 def test_deleting_a_blocker_leaves_no_block_behind(alice, bob):
@@ -123,10 +164,24 @@ def test_deleting_a_blocker_leaves_no_block_behind(alice, bob):
 
 
 def test_send_by_username_checks_blocks_in_the_same_lookup(
-    alice, bob, send, django_assert_max_num_queries
+    alice, bob, send, django_assert_num_queries
 ):
     send(alice, bob, "first")
-    # receiver lookup with block flags, message, notification, inbox insert + update
+    # The receiver's lookup carries the block flags: one query.
+    with django_assert_num_queries(1):
+        receiver = selectors.recipient(sender=alice, username="bob")
+
+    # receiver lookup with block flags, message, notification, inbox rows
     # (and the test transaction's savepoint pair)
-    with django_assert_max_num_queries(8):
-        send(alice, "bob", "second")
+    with CaptureQueriesContext(connection) as by_username:
+        send(alice, selectors.recipient(sender=alice, username="bob"), "second")
+    # The send does not look up again a receiver the lookup checked for this sender ...
+    with CaptureQueriesContext(connection) as checked:
+        send(alice, receiver, "third")
+    # ... and checks, in that same one query, a user it was given otherwise.
+    with CaptureQueriesContext(connection) as unchecked:
+        send(alice, bob, "fourth")
+
+    assert len(by_username) <= 8
+    assert len(checked) == len(by_username) - 1
+    assert len(unchecked) == len(by_username)

@@ -25,8 +25,9 @@ from django.core.cache import cache
 from django.core.cache.backends.locmem import LocMemCache
 
 from messaging import cache as keys
-from messaging import realtime
 from messaging.cache_backends import FaultTolerantRedisCache
+from messaging.realtime import publishing as realtime
+from messaging.tests.utils import each_event
 
 from .test_cache_outage import needs_redis_server, redis_server, use_redis  # noqa: F401
 
@@ -178,7 +179,7 @@ def test_a_write_whose_bump_is_lost_hands_the_epoch_move_over_before_announcing_
     def publish(user_id, event_type, data):
         announced.append((event_type, list(pausing.sent)))
 
-    monkeypatch.setattr(realtime, "publish", publish)
+    monkeypatch.setattr(realtime, "submit", lambda batch: each_event(batch, publish))
     pausing.down = True
     with django_capture_on_commit_callbacks(execute=True):
         send(alice, bob, "its bump is lost")
@@ -297,7 +298,7 @@ from django.conf import settings
 settings.CACHES["default"]["OPTIONS"]["socket_timeout"] = 5
 from django.core.cache import cache, caches
 from messaging import cache as keys
-from messaging import realtime
+from messaging.realtime import publishing as realtime
 
 def answer(**data):
     print(json.dumps(data), flush=True)

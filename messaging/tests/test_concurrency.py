@@ -4,6 +4,7 @@ Each worker thread has its own database connection (Django's are per thread) and
 closes it when done; `transactional_db` lets the threads see committed rows.
 """
 
+import itertools
 import threading
 import time
 from collections import Counter
@@ -15,6 +16,7 @@ from django.db import connection
 
 from messaging import selectors, services
 from messaging.models import Conversation, Message, MessageHistory, Notification
+from messaging.services import conversations
 
 from .factories import UserFactory
 from .utils import postgres_only
@@ -27,7 +29,7 @@ TIMEOUT = 30
 @pytest.fixture(autouse=True)
 def _no_live_push():
     """The channel layer is not under test here."""
-    with mock.patch("messaging.realtime.publish"):
+    with mock.patch("messaging.realtime.publishing.submit"):
         yield
 
 
@@ -85,13 +87,17 @@ def test_simultaneous_edits_both_land_in_the_history(transactional_db):
     message = services.message_send(sender=alice, receiver=bob, content="original")
     record = services.history_record_edit
 
-    def slow_record(*args, **kwargs):
-        # Holds the first edit's transaction open: without the row lock the second
-        # edit would read "original" too, and one previous text would be lost.
-        time.sleep(0.3)
+    calls = itertools.count()
+
+    def held_record(*args, **kwargs):
+        # The first edit holds its transaction open until the second one waits for the
+        # row lock: without the lock the second would read "original" too (and one
+        # previous text would be lost), and no session would ever wait.
+        if next(calls) == 0:
+            wait_until_a_session_waits_for_a_lock()
         return record(*args, **kwargs)
 
-    with mock.patch("messaging.services.history_record_edit", side_effect=slow_record):
+    with mock.patch("messaging.services.history_record_edit", side_effect=held_record):
         run_together(
             lambda: services.message_edit(user=alice, message=message.pk, content="edit A"),
             lambda: services.message_edit(user=alice, message=message.pk, content="edit B"),
@@ -223,7 +229,7 @@ def test_reading_a_conversation_while_a_message_is_read_and_another_arrives(tran
     first, *_ = [
         services.message_send(sender=alice, receiver=bob, content=f"m{i}") for i in range(3)
     ]
-    after_read = services._after_read
+    after_read = conversations._after_read
     single_read_holds_its_lock = threading.Event()
     let_single_read_finish = threading.Event()
 
@@ -242,7 +248,7 @@ def test_reading_a_conversation_while_a_message_is_read_and_another_arrives(tran
     whole = in_thread(
         lambda: services.conversation_mark_read(user=bob, partner=alice), results, errors
     )
-    with mock.patch("messaging.services._after_read", side_effect=paused_after_read):
+    with mock.patch("messaging.services.conversations._after_read", side_effect=paused_after_read):
         single.start()
         assert single_read_holds_its_lock.wait(TIMEOUT)
         whole.start()

@@ -3,8 +3,9 @@
 Zero-width and joiner characters, the byte order mark, the soft hyphen, every other
 format character (Unicode category Cf), controls, and the blank-looking fillers,
 alone or mixed with whitespace, are refused as "A message cannot be empty." by
-`services.clean_content`, which the API, the pages and the admin all go through.
-Text with anything visible in it is stored exactly as before.
+`content.clean_content`, which the API, the pages, the admin and the model all go
+through before a service is called. Text with anything visible in it is stored exactly
+as before.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ import unicodedata
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import AccessToken
 
 from messaging import services
+from messaging.content import clean_content
 from messaging.exceptions import ValidationError
-from messaging.models import Message, MessageHistory, Notification
+from messaging.models import Conversation, Message, MessageHistory, Notification
 
 pytestmark = pytest.mark.django_db
 
@@ -49,29 +53,48 @@ INVISIBLE = {
 FORMAT_CHARACTERS = [chr(cp) for cp in range(0x110000) if unicodedata.category(chr(cp)) == "Cf"]
 
 
+def api(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
+    return client
+
+
 @pytest.mark.parametrize("char", INVISIBLE.values(), ids=INVISIBLE.keys())
-def test_content_of_one_invisible_character_is_empty(alice, bob, char):
+def test_content_of_one_invisible_character_is_empty(char):
     for content in (char, f" {char}\n", char * 5, f"\t{char} {char}\u3000"):
         with pytest.raises(ValidationError) as refused:
-            services.message_send(sender=alice, receiver=bob, content=content)
+            clean_content(content)
         assert (refused.value.field, refused.value.message) == ("content", EMPTY)
+
+
+@pytest.mark.parametrize("char", INVISIBLE.values(), ids=INVISIBLE.keys())
+def test_a_send_of_one_invisible_character_is_400_and_stores_nothing(alice, bob, char):
+    client = api(alice)
+
+    for content in (char, f"\t{char} {char}\u3000"):
+        response = client.post(
+            "/api/v1/messages/", {"receiver": "bob", "content": content}, format="json"
+        )
+        assert response.status_code == 400
+        assert response.json() == {"content": [EMPTY]}
 
     assert not Message.objects.exists()
     assert not Notification.objects.exists()
+    assert not Conversation.objects.exists()
 
 
 def test_every_format_character_is_invisible():
     assert len(FORMAT_CHARACTERS) > 150
 
     with pytest.raises(ValidationError) as refused:
-        services.clean_content("".join(FORMAT_CHARACTERS))
+        clean_content("".join(FORMAT_CHARACTERS))
 
     assert refused.value.message == EMPTY
 
 
-def test_a_mix_of_every_invisible_kind_is_empty(alice, bob):
+def test_a_mix_of_every_invisible_kind_is_empty():
     with pytest.raises(ValidationError) as refused:
-        services.clean_content(" ".join(INVISIBLE.values()) + "\u2028\u00a0")
+        clean_content(" ".join(INVISIBLE.values()) + "\u2028\u00a0")
 
     assert refused.value.message == EMPTY
 
@@ -86,7 +109,7 @@ def test_a_mix_of_every_invisible_kind_is_empty(alice, bob):
 )
 def test_any_string_of_invisible_characters_is_empty(chars):
     with pytest.raises(ValidationError) as refused:
-        services.clean_content("".join(chars))
+        clean_content("".join(chars))
 
     assert refused.value.message == EMPTY
 
@@ -104,18 +127,22 @@ def test_any_string_of_invisible_characters_is_empty(chars):
     ],
 )
 def test_text_with_something_visible_is_stored_exactly_as_before(alice, bob, content):
-    message = services.message_send(sender=alice, receiver=bob, content=content)
+    cleaned = clean_content(content)
+    message = services.message_send(sender=alice, receiver=bob, content=cleaned)
 
+    assert cleaned == content.strip()
     assert Message.objects.get(pk=message.pk).content == content.strip()
 
 
 def test_an_edit_to_invisible_content_is_refused_and_changes_nothing(alice, bob):
     message = services.message_send(sender=alice, receiver=bob, content="hello")
 
-    with pytest.raises(ValidationError) as refused:
-        services.message_edit(user=alice, message=message, content="\u200b\u2060 \u3164")
+    response = api(alice).patch(
+        f"/api/v1/messages/{message.pk}/", {"content": "\u200b\u2060 \u3164"}, format="json"
+    )
 
-    assert (refused.value.field, refused.value.message) == ("content", EMPTY)
+    assert response.status_code == 400
+    assert response.json() == {"content": [EMPTY]}
     assert Message.objects.get(pk=message.pk).content == "hello"
     assert not MessageHistory.objects.exists()
 

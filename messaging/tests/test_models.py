@@ -93,14 +93,6 @@ def test_root_id_is_the_thread_root_or_the_message_itself(alice, bob, send):
     assert reply.root_id == root.pk
 
 
-def test_is_participant_only_for_sender_and_receiver(alice, bob, carol, send):
-    message = send(alice, bob)
-
-    assert message.is_participant(alice)
-    assert message.is_participant(bob)
-    assert not message.is_participant(carol)
-
-
 def test_string_forms_are_short(alice, bob, send):
     message = send(alice, bob, "z" * 100)
 

@@ -32,16 +32,16 @@ THREAD_QUERIES = 2
 INBOX_PAGE_QUERIES = 2
 INBOX_PAGE_SIZE = 50
 
-#: message_send of a reply, receiver given by username and parent by id (the API's case):
-#: SAVEPOINT (the test's transaction; BEGIN in production), the receiver by username,
-#: the parent by id, INSERT message, INSERT notification (post_save), upsert of both
-#: Conversation rows, UPDATE of the receiver's unread count, RELEASE SAVEPOINT.
-MESSAGE_SEND_QUERIES = 8
+#: A reply as the API sends it (the receiver by username, the parent by id): SAVEPOINT
+#: (the test's transaction; BEGIN in production), the receiver with its block flags
+#: (`selectors.recipient`), the parent (`selectors.reply_parent`), INSERT message, INSERT
+#: notification (post_save), one upsert of both inbox rows, RELEASE SAVEPOINT.
+MESSAGE_SEND_QUERIES = 7
 
-#: The same send with an Idempotency-Key: one more SELECT (an earlier message with the
-#: key) and a SAVEPOINT/RELEASE pair around the INSERTs, so that a concurrent retry's
-#: unique violation can be answered with the first message instead of failing.
-MESSAGE_SEND_WITH_KEY_QUERIES = 11
+#: A send whose Idempotency-Key collides with a committed message (a concurrent retry the
+#: API's lookup did not see yet): the same statements up to the INSERT, which fails, then
+#: ROLLBACK TO SAVEPOINT and the earlier message by key.
+MESSAGE_SEND_COLLIDING_KEY_QUERIES = 7
 
 BASE_TIME = timezone.now() - timedelta(days=30)
 
@@ -183,20 +183,31 @@ def test_sending_a_reply_with_its_notification_stays_in_budget(
     root = send(alice, bob, "root")
 
     with django_assert_max_num_queries(MESSAGE_SEND_QUERIES):
-        reply = send(bob, "alice", "reply", parent_message=root.pk)
+        reply = services.message_send(
+            sender=bob,
+            receiver=selectors.recipient(sender=bob, username="alice"),
+            content="reply",
+            parent=selectors.reply_parent(root.pk),
+        )
 
     assert reply.notifications.get().kind == "reply"
 
 
-def test_sending_with_an_idempotency_key_stays_in_budget(
+def test_a_send_colliding_on_its_key_answers_the_first_message_in_budget(
     alice, bob, send, django_assert_max_num_queries
 ):
-    root = send(alice, bob, "root")
+    first = send(bob, alice, "first", idempotency_key="k")
 
-    with django_assert_max_num_queries(MESSAGE_SEND_WITH_KEY_QUERIES):
-        send(bob, "alice", "reply", parent_message=root.pk, idempotency_key="k")
-    with django_assert_max_num_queries(3):  # SAVEPOINT, the earlier message, RELEASE
-        send(bob, "alice", "reply", parent_message=root.pk, idempotency_key="k")
+    with django_assert_max_num_queries(MESSAGE_SEND_COLLIDING_KEY_QUERIES):
+        again = services.message_send(
+            sender=bob,
+            receiver=selectors.recipient(sender=bob, username="alice"),
+            content="again",
+            idempotency_key="k",
+        )
+
+    assert again.pk == first.pk
+    assert Message.objects.filter(sender=bob).count() == 1
 
 
 #: One page of any simple list: (1) COUNT for the paginator; (2) the page, people joined.

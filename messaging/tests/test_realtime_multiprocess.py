@@ -64,7 +64,8 @@ END_TOKEN_LOGIN = """
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from rest_framework_simplejwt.tokens import RefreshToken
-from messaging import auth_tokens, realtime
+from messaging import auth_tokens
+from messaging.realtime import publishing as realtime
 refresh = RefreshToken({refresh!r})
 with transaction.atomic():
     user = get_user_model().objects.get(username={username!r})
@@ -74,7 +75,7 @@ with transaction.atomic():
 CHANGE_PASSWORD = """
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from messaging import realtime
+from messaging.realtime import publishing as realtime
 with transaction.atomic():
     user = get_user_model().objects.get(username={username!r})
     user.set_password("a brand new passphrase")

@@ -1,5 +1,6 @@
 """Production settings: what `check --deploy` asks for, and no development secret."""
 
+import json
 import os
 import secrets
 import subprocess
@@ -10,10 +11,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """`manage.py` in a process of its own, without this run's settings, secret, database
+    and Redis (each may be given in `env`)."""
     environment = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DJANGO_SETTINGS_MODULE", "SECRET_KEY", "DEBUG"}
+        if key not in {"DJANGO_SETTINGS_MODULE", "SECRET_KEY", "DEBUG", "DATABASE_URL", "REDIS_URL"}
     }
     environment.update(env)
     return subprocess.run(
@@ -48,14 +51,31 @@ def test_production_settings_refuse_the_development_secret_key():
     assert "Set SECRET_KEY" in result.stderr
 
 
-def test_default_settings_are_the_embedded_stack():
-    from django.conf import settings
+def backends(**env: str) -> list[str]:
+    """The cache, channel layer and database engines `manage.py` runs with under `env`."""
+    code = (
+        "import json; from django.conf import settings as s; print(json.dumps(["
+        "s.CACHES['default']['BACKEND'], s.CHANNEL_LAYERS['default']['BACKEND'], "
+        "s.DATABASES['default']['ENGINE']]))"
+    )
+    result = manage("shell", "-c", code, **env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
-    if not os.environ.get("REDIS_URL"):
-        assert settings.CACHES["default"] == {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": "unique-snowflake",
-        }
-        assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == (
-            "channels.layers.InMemoryChannelLayer"
-        )
+
+def test_the_default_is_the_embedded_stack():
+    assert backends() == [
+        "django.core.cache.backends.locmem.LocMemCache",
+        "channels.layers.InMemoryChannelLayer",
+        "django.db.backends.sqlite3",
+    ]
+
+
+def test_redis_and_postgresql_are_chosen_by_their_urls():
+    assert backends(
+        REDIS_URL="redis://127.0.0.1:6379/15", DATABASE_URL="postgres://u@127.0.0.1:5432/d"
+    ) == [
+        "messaging.cache_backends.FaultTolerantRedisCache",
+        "channels_redis.core.RedisChannelLayer",
+        "django.db.backends.postgresql",
+    ]

@@ -10,8 +10,9 @@ from django.db import IntegrityError, transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from factory.django import mute_signals
 
-from messaging import cache, realtime, selectors, services
+from messaging import cache, selectors, services
 from messaging.models import Message, MessageHistory, Notification
+from messaging.realtime import publishing as realtime
 
 from .factories import MessageFactory, UserFactory
 
@@ -20,12 +21,6 @@ pytestmark = pytest.mark.django_db
 
 class Boom(Exception):
     pass
-
-
-@pytest.fixture
-def published():
-    with mock.patch("messaging.realtime.publish") as publish:
-        yield publish
 
 
 def raw_message(sender, receiver, content="plain save"):
@@ -278,23 +273,26 @@ def test_muted_message_signals_bump_nothing(alice, bob, django_capture_on_commit
 # publish_notification (post_save Notification) --------------------------------
 
 
-def test_a_new_notification_is_pushed_to_its_user_after_commit(
+def test_a_new_notification_is_pushed_to_its_user_after_commit_right_after_its_message(
     alice, bob, published, django_capture_on_commit_callbacks
 ):
-    with mute_signals(post_save):
-        message = MessageFactory(sender=alice, receiver=bob, content="hi")
-
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        notification = services.notification_create_for_message(message)
+        message = services.message_send(sender=alice, receiver=bob, content="hi")
     assert published.call_count == 0
     for callback in callbacks:
         callback()
 
-    published.assert_called_once()
-    user_id, event_type, data = published.call_args.args
-    assert (user_id, event_type) == (bob.pk, "notification.created")
-    assert data["id"] == notification.pk
-    assert (data["kind"], data["actor"], data["message"]) == ("message", "alice", message.pk)
+    (created, noticed) = [call.args for call in published.call_args_list]
+    assert created[:2] == (bob.pk, "message.created")
+    assert created[2]["id"] == message.pk
+    notification = message.notifications.get()
+    assert noticed[:2] == (bob.pk, "notification.created")
+    assert noticed[2]["id"] == notification.pk
+    assert (noticed[2]["kind"], noticed[2]["actor"], noticed[2]["message"]) == (
+        "message",
+        "alice",
+        message.pk,
+    )
 
 
 def test_a_rolled_back_message_pushes_nothing(
@@ -378,12 +376,14 @@ def test_a_deleted_user_has_their_sockets_closed_and_cache_forgotten(
     before = cache.user_generation(alice_id)
 
     with (
-        mock.patch("messaging.realtime._group_send") as group_send,
+        mock.patch("messaging.realtime.publishing.submit") as submit,
         django_capture_on_commit_callbacks(execute=True),
     ):
         alice.delete()
 
-    group_send.assert_called_once_with(alice_id, {"type": realtime.REVOKE_HANDLER})
+    submit.assert_called_once_with(
+        [(realtime.user_group(alice_id), {"type": realtime.REVOKE_HANDLER})]
+    )
     assert cache.user_generation(alice_id) != before
 
 
@@ -391,14 +391,14 @@ def test_muted_user_deletion_closes_nothing(alice, django_capture_on_commit_call
     before = cache.user_generation(alice.pk)
 
     with (
-        mock.patch("messaging.realtime._group_send") as group_send,
+        mock.patch("messaging.realtime.publishing.submit") as submit,
         mute_signals(post_delete),
         django_capture_on_commit_callbacks(execute=True),
     ):
         alice_id = alice.pk
         alice.delete()
 
-    assert group_send.call_count == 0
+    assert submit.call_count == 0
     assert cache.user_generation(alice_id) == before
 
 

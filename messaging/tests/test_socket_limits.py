@@ -16,8 +16,8 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.test import Client
 
-from messaging import realtime
-from messaging.consumers import EventsConsumer
+from messaging.realtime import publishing as realtime
+from messaging.realtime.consumers import EventsConsumer
 
 from .servers import WS_MAX_SIZE, Servers
 from .test_realtime import (  # noqa: F401 (autouse fixtures)

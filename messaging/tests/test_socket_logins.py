@@ -21,8 +21,9 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from rest_framework_simplejwt.tokens import AccessToken
 
-from messaging import auth_tokens, realtime
-from messaging.consumers import CLOSE_RECONNECT, CLOSE_UNAUTHORIZED
+from messaging import auth_tokens
+from messaging.realtime import publishing as realtime
+from messaging.realtime.consumers import CLOSE_RECONNECT, CLOSE_UNAUTHORIZED
 
 from .factories import UserFactory
 from .test_realtime import (  # noqa: F401 (autouse fixtures)

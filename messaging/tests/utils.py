@@ -6,3 +6,13 @@ from django.db import connection
 postgres_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="needs PostgreSQL (row locks, concurrent sessions)"
 )
+
+
+def each_event(batch, handle) -> None:
+    """Call `handle(user_id, type, data)` for each live event of a batch handed to the
+    channel layer (`realtime.publishing.submit`)."""
+    from messaging.realtime.publishing import EVENT_HANDLER
+
+    for group, message in batch:
+        if message["type"] == EVENT_HANDLER:
+            handle(int(group.rsplit(".", 1)[1]), message["event"], message["data"])

@@ -71,7 +71,7 @@ class Command(BaseCommand):
                 sender=sender,
                 receiver=receiver,
                 content=rng.choice(REPLIES if parent else LINES),
-                parent_message=parent,
+                parent=parent,
             )
             messages.append(message)
         edited = rng.choice(messages)

@@ -216,7 +216,7 @@ def test_an_expired_access_token_is_401(api, alice):
 def test_export_holds_everything_about_the_caller_and_nothing_else(api, alice, bob, carol):
     first = services.message_send(sender=alice, receiver=bob, content="hello bob")
     services.message_edit(user=alice, message=first, content="hello, bob")
-    reply = services.message_send(sender=bob, receiver=alice, content="hi", parent_message=first)
+    reply = services.message_send(sender=bob, receiver=alice, content="hi", parent=first)
     services.message_send(sender=bob, receiver=carol, content="not alice's")
 
     response = api(alice).get("/api/v1/users/me/export/")
@@ -250,9 +250,7 @@ def lives(alice, bob, carol):
     """Bob writes with alice and carol, edits, replies; alice and carol write to each other."""
     to_alice = services.message_send(sender=bob, receiver=alice, content="to alice")
     services.message_edit(user=bob, message=to_alice, content="to alice, edited")
-    from_alice = services.message_send(
-        sender=alice, receiver=bob, content="reply", parent_message=to_alice
-    )
+    from_alice = services.message_send(sender=alice, receiver=bob, content="reply", parent=to_alice)
     services.message_edit(user=alice, message=from_alice, content="reply, edited")
     services.message_send(sender=carol, receiver=bob, content="to bob")
     kept = services.message_send(sender=alice, receiver=carol, content="between the others")

@@ -21,7 +21,7 @@ def block_url(username: str) -> str:
 
 
 def blocked_names(user) -> list[str]:
-    return [person.username for person in selectors.blocked_list(user)]
+    return sorted(block.user.username for block in selectors.block_list(user))
 
 
 def inbox(client) -> list[str]:

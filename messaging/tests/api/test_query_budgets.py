@@ -32,7 +32,7 @@ def data(request, alice, bob):
     the large set and the default page (bigger than the data) in the small one.
     """
     first = services.message_send(sender=alice, receiver=bob, content="first")
-    reply = services.message_send(sender=bob, receiver=alice, content="reply", parent_message=first)
+    reply = services.message_send(sender=bob, receiver=alice, content="reply", parent=first)
     services.message_edit(user=alice, message=first, content="first, edited")
     unread = services.message_send(sender=bob, receiver=alice, content="unread")
     bulk = SIZES[request.param]

@@ -56,12 +56,8 @@ def fuzz_user(db):
     fuzzer = UserFactory(username="fuzzer")
     partner = UserFactory(username="partner")
     first = services.message_send(sender=fuzzer, receiver=partner, content="first")
-    reply = services.message_send(
-        sender=partner, receiver=fuzzer, content="a reply", parent_message=first
-    )
-    deeper = services.message_send(
-        sender=fuzzer, receiver=partner, content="deeper", parent_message=reply
-    )
+    reply = services.message_send(sender=partner, receiver=fuzzer, content="a reply", parent=first)
+    deeper = services.message_send(sender=fuzzer, receiver=partner, content="deeper", parent=reply)
     services.message_edit(user=fuzzer, message=first, content="first, edited")
     unread = services.message_send(sender=partner, receiver=fuzzer, content="unread")
     return {

@@ -29,7 +29,7 @@ def form(page: str, action: str) -> str:
 
 
 def blocked_names(user) -> list[str]:
-    return [person.username for person in selectors.blocked_list(user)]
+    return sorted(block.user.username for block in selectors.block_list(user))
 
 
 def stored() -> tuple[int, int, int]:

@@ -10,8 +10,9 @@ from channels.layers import get_channel_layer
 from django.test import Client
 from django.urls import clear_url_caches
 
-from messaging import auth_tokens, realtime, services
+from messaging import auth_tokens, services
 from messaging.models import Message, Notification
+from messaging.realtime import publishing as realtime
 from messaging.tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db

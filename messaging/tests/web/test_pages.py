@@ -522,7 +522,7 @@ def test_delete_removes_the_account_and_logs_out(as_user, alice, bob, send, pass
 def test_the_deletion_view_is_called_delete_user():
     from django.urls import resolve
 
-    from messaging import views
+    from messaging.web import views
 
     assert resolve("/account/delete/").func is views.delete_user
 

@@ -20,18 +20,40 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from channels.auth import AuthMiddleware
-from channels.db import database_sync_to_async
 from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
 
-from .auth_tokens import LoginEnded, session_login_id, token_login_id, user_for_token
+from ..auth_tokens import (
+    LoginEnded,
+    Token,
+    TokenError,
+    session_login_id,
+    token_login_id,
+    user_for_token,
+    validated_access_token,
+)
+
+if TYPE_CHECKING:
+    # Channels ships no types; its `database_sync_to_async` is asgiref's `SyncToAsync`
+    # (typed) that also closes stale database connections around the call.
+    from asgiref.sync import SyncToAsync as database_sync_to_async
+    from django.contrib.auth.models import User
+else:
+    from channels.db import database_sync_to_async
+
+#: ASGI as this package speaks it: events are plain dicts.
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 logger = logging.getLogger(__name__)
 
@@ -49,16 +71,17 @@ CLOSE_UNAUTHORIZED = 4401
 MAX_TOKEN_LENGTH = 4096
 
 
-def _header(scope: dict[str, Any], name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
+def _header(scope: Scope, name: bytes) -> str | None:
+    headers: Iterable[tuple[bytes, bytes]] = scope.get("headers", ())
+    for key, value in headers:
         if key.lower() == name:
             return value.decode("latin-1")
     return None
 
 
-def _query_token(scope: dict[str, Any]) -> str | None:
+def _query_token(scope: Scope) -> str | None:
     """The `token` query parameter; None when absent, "" when present but empty."""
-    raw = scope.get("query_string", b"")
+    raw: bytes | str = scope.get("query_string", b"")
     if isinstance(raw, bytes):
         raw = raw.decode("latin-1")
     values = parse_qs(raw, keep_blank_values=True).get("token")
@@ -75,7 +98,7 @@ def _allowed_hosts() -> list[str]:
     return allowed
 
 
-def origin_is_same_site(scope: dict[str, Any]) -> bool:
+def origin_is_same_site(scope: Scope) -> bool:
     """True when the handshake's Origin is this site, so its cookie may speak for the user.
 
     The rule of Django's CSRF origin check: the Origin's host[:port] equals the
@@ -113,7 +136,7 @@ def origin_is_same_site(scope: dict[str, Any]) -> bool:
 
 
 @database_sync_to_async
-def user_from_token(raw_token: str):
+def user_from_token(raw_token: str) -> tuple[User, Token] | None:
     """`(user, validated token)` for an access token the API would accept, else None.
 
     The token's signature, type and expiry are checked as on the API (simplejwt's
@@ -122,22 +145,19 @@ def user_from_token(raw_token: str):
     deleted user, one issued before a password change, or one whose login was
     logged out (`EndedLogin`) is refused.
     """
-    from rest_framework_simplejwt.authentication import JWTAuthentication
-    from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
-
     if not raw_token or len(raw_token) > MAX_TOKEN_LENGTH:
         return None
     try:
-        validated = JWTAuthentication().get_validated_token(raw_token.encode("latin-1"))
+        validated = validated_access_token(raw_token.encode("latin-1"))
         return user_for_token(validated), validated
-    except (InvalidToken, TokenError, LoginEnded, UnicodeEncodeError):
+    except (TokenError, LoginEnded, UnicodeEncodeError):
         return None
     except Exception:
         logger.warning("socket token check failed", exc_info=True)
         return None
 
 
-async def refuse_unauthorized(scope, receive, send) -> None:
+async def refuse_unauthorized(scope: Scope, receive: Receive, send: Send) -> None:
     """Accept, then close with 4401 ("who are you?"), as API.md names it.
 
     Sent after accepting, not by refusing the handshake, because a browser shows a
@@ -159,10 +179,10 @@ class _RequireUser:
     (a password change elsewhere) by flushing it: the user is anonymous then.
     """
 
-    def __init__(self, inner):
+    def __init__(self, inner: ASGIApp) -> None:
         self.inner = inner
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         user = scope.get("user")
         if user is None or not user.is_authenticated:
             return await refuse_unauthorized(scope, receive, send)
@@ -181,13 +201,13 @@ class SocketAuthMiddleware:
     the inner application is not called: the socket is closed with 4401.
     """
 
-    def __init__(self, inner):
+    def __init__(self, inner: ASGIApp) -> None:
         self.inner = inner
-        self.session_inner = CookieMiddleware(
+        self.session_inner: ASGIApp = CookieMiddleware(
             SessionMiddleware(AuthMiddleware(_RequireUser(inner)))
         )
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("type") != "websocket":
             return await self.inner(scope, receive, send)
         scope = dict(scope)
@@ -213,7 +233,8 @@ class SocketAuthMiddleware:
         return await refuse_unauthorized(scope, receive, send)
 
 
-def SocketAuthMiddlewareStack(inner):  # named like Channels' AuthMiddlewareStack
+# Named like Channels' AuthMiddlewareStack.
+def SocketAuthMiddlewareStack(inner: ASGIApp) -> SocketAuthMiddleware:
     return SocketAuthMiddleware(inner)
 
 

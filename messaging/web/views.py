@@ -13,7 +13,7 @@ import contextlib
 import math
 from collections.abc import Callable
 from functools import cached_property, wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib import messages as flash
@@ -30,11 +30,13 @@ from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import auth_tokens, selectors, services
-from . import cache as cache_keys
-from .api.throttling import AccountRateThrottle, AuthRateThrottle, SendRateThrottle
-from .exceptions import NotFound, PermissionDenied, ValidationError
+from .. import auth_tokens, selectors, services
+from .. import cache as cache_keys
+from ..api.throttling import AccountRateThrottle, AuthRateThrottle, SendRateThrottle
+from ..exceptions import NotFound, PermissionDenied, ValidationError
+from ..models import Message
 from .forms import DeleteAccountForm, EditForm, MessageForm, PasswordChangeForm, SignupForm
+from .page_cache import cache_conversation_page
 
 #: Conversations per inbox page, threads per conversation page, notifications per page.
 INBOX_PAGE_SIZE = 20
@@ -52,6 +54,14 @@ COLLAPSE_BRANCH_OVER = 3
 ROOT_REPLIES_SHOWN = 3
 
 login_required = django_login_required(login_url=reverse_lazy("messaging:login"))
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    class AuthenticatedHttpRequest(HttpRequest):
+        """The request of a page behind `@page` (`login_required`): a signed-in user's."""
+
+        user: User
 
 
 # Errors: the one place domain refusals become HTTP ----------------------------
@@ -192,12 +202,12 @@ login_view = login_throttled(LoginView.as_view())
 
 
 class LogoutView(auth_views.LogoutView):
-    next_page = reverse_lazy("messaging:login")
+    next_page = reverse_lazy("messaging:login")  # type: ignore[assignment]  # Django takes a lazy URL
 
 
 @page
 @require_GET
-def account(request: HttpRequest) -> HttpResponse:
+def account(request: AuthenticatedHttpRequest) -> HttpResponse:
     summary = selectors.user_data_summary(request.user)
     paginator = Paginator(selectors.block_list(request.user), BLOCKED_PAGE_SIZE)
     blocks = paginator.get_page(request.GET.get("page"))
@@ -206,7 +216,7 @@ def account(request: HttpRequest) -> HttpResponse:
 
 @page
 @require_GET
-def account_export(request: HttpRequest) -> HttpResponse:
+def account_export(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Everything stored about the person, as the API's export document, to download."""
     response = JsonResponse(selectors.user_export(request.user), json_dumps_params={"indent": 2})
     stamp = timezone.now().strftime("%Y%m%d")
@@ -220,7 +230,7 @@ def account_export(request: HttpRequest) -> HttpResponse:
 @page
 @require_http_methods(["GET", "HEAD", "POST"])
 @login_throttled
-def delete_user(request: HttpRequest) -> HttpResponse:
+def delete_user(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Delete my account: first what will go (counts), then the password, then everything."""
     form = DeleteAccountForm(_posted(request))
     if request.method == "POST" and form.is_valid():
@@ -237,7 +247,7 @@ def delete_user(request: HttpRequest) -> HttpResponse:
 @page
 @require_http_methods(["GET", "HEAD", "POST"])
 @login_throttled
-def password_change(request: HttpRequest) -> HttpResponse:
+def password_change(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Change my password: every other session, token and socket of mine ends; this
     session stays signed in (under a new session key)."""
     form = PasswordChangeForm(_posted(request))
@@ -265,7 +275,7 @@ def password_change(request: HttpRequest) -> HttpResponse:
 
 @page
 @require_GET
-def inbox(request: HttpRequest) -> HttpResponse:
+def inbox(request: AuthenticatedHttpRequest) -> HttpResponse:
     paginator = Paginator(selectors.conversation_list(request.user), INBOX_PAGE_SIZE)
     conversations = paginator.get_page(request.GET.get("page"))
     return render(
@@ -275,22 +285,26 @@ def inbox(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _send(request: HttpRequest, form: MessageForm) -> Any:
+def _send(request: AuthenticatedHttpRequest, form: MessageForm) -> Any:
     data = form.cleaned_data
-    return _apply(
-        form,
-        services.message_send,
-        sender=request.user,
-        receiver=data["receiver"].strip(),
-        content=data["content"],
-        parent_message=data.get("parent_message"),
-    )
+
+    def send() -> Message:
+        receiver = selectors.recipient(sender=request.user, username=data["receiver"].strip())
+        parent_id = data.get("parent_message")
+        return services.message_send(
+            sender=request.user,
+            receiver=receiver,
+            content=data["content"],
+            parent=selectors.reply_parent(parent_id) if parent_id is not None else None,
+        )
+
+    return _apply(form, send)
 
 
 @page
 @require_http_methods(["GET", "HEAD", "POST"])
 @rate_limited(SendRateThrottle)
-def compose(request: HttpRequest) -> HttpResponse:
+def compose(request: AuthenticatedHttpRequest) -> HttpResponse:
     """A new message to anyone (the inbox's form posts here too)."""
     form = MessageForm(
         _posted(request), initial={"receiver": request.GET.get("to", "")}, auto_id="compose-%s"
@@ -369,7 +383,9 @@ def _flatten(node) -> list:
     return sorted(flat, key=lambda message: (message.timestamp, message.pk))
 
 
-def _conversation_context(request: HttpRequest, partner, form: MessageForm) -> dict[str, Any]:
+def _conversation_context(
+    request: AuthenticatedHttpRequest, partner, form: MessageForm
+) -> dict[str, Any]:
     user = request.user
     csrf_cookie = request.COOKIES.get(settings.CSRF_COOKIE_NAME)
     return {
@@ -391,14 +407,14 @@ def _conversation_context(request: HttpRequest, partner, form: MessageForm) -> d
     }
 
 
-def _conversation_partner(request: HttpRequest, username: str):
+def _conversation_partner(request: AuthenticatedHttpRequest, username: str):
     partner = selectors.user_get_by_username(username, viewer=request.user)
     if partner.pk == request.user.pk:
         raise NotFound("There is no conversation with yourself.")
     return partner
 
 
-def _conversation_show(request: HttpRequest, username: str) -> HttpResponse:
+def _conversation_show(request: AuthenticatedHttpRequest, username: str) -> HttpResponse:
     partner = _conversation_partner(request, username)
     form = MessageForm(initial={"receiver": partner.username}, auto_id="compose-%s")
     navigated = _navigated_here(request)
@@ -415,7 +431,7 @@ def _conversation_show(request: HttpRequest, username: str) -> HttpResponse:
     return response
 
 
-_conversation_cached = cache_keys.cache_conversation_page(60, vary_on_csrf=True, vary_on_user=True)(
+_conversation_cached = cache_conversation_page(60, vary_on_csrf=True, vary_on_user=True)(
     _conversation_show
 )
 
@@ -423,7 +439,7 @@ _conversation_cached = cache_keys.cache_conversation_page(60, vary_on_csrf=True,
 @page
 @require_http_methods(["GET", "HEAD", "POST"])
 @rate_limited(SendRateThrottle)
-def conversation(request: HttpRequest, username: str) -> HttpResponse:
+def conversation(request: AuthenticatedHttpRequest, username: str) -> HttpResponse:
     """GET: the threads with `username`, newest first. POST: send to them (compose or reply)."""
     if request.method == "POST":
         return _conversation_send(request, username)
@@ -435,10 +451,11 @@ def conversation(request: HttpRequest, username: str) -> HttpResponse:
     return _conversation_cached(request, username=username)
 
 
-def _conversation_send(request: HttpRequest, username: str) -> HttpResponse:
-    partner = _conversation_partner(request, username)
+def _conversation_send(request: AuthenticatedHttpRequest, username: str) -> HttpResponse:
     data = request.POST.copy()
-    data.setdefault("receiver", partner.username)  # this page's partner unless said otherwise
+    data.setdefault("receiver", username)  # this page's partner unless said otherwise
+    # To this page's partner, the send's own lookup of the receiver is the only one.
+    partner = _conversation_partner(request, username) if data["receiver"] != username else None
     form = MessageForm(data, auto_id="compose-%s")
     if form.is_valid():
         message = _send(request, form)
@@ -446,9 +463,10 @@ def _conversation_send(request: HttpRequest, username: str) -> HttpResponse:
             if _is_fetch(request):
                 return JsonResponse({"id": message.pk}, status=201)
             back = _next_or(request, reverse("messaging:conversation", args=[username]))
-            if message.receiver_id != partner.pk:
+            if message.receiver.username != username:
                 back = reverse("messaging:conversation", args=[message.receiver.username])
             return redirect(f"{back.split('#')[0]}#m{message.pk}")
+    partner = partner or _conversation_partner(request, username)
     context = _conversation_context(request, partner, form)
     context["fragment_cacheable"] = False
     response = render(request, "messaging/conversation.html", context, status=400)
@@ -458,7 +476,7 @@ def _conversation_send(request: HttpRequest, username: str) -> HttpResponse:
 
 @page
 @require_POST
-def conversation_read(request: HttpRequest, username: str) -> HttpResponse:
+def conversation_read(request: AuthenticatedHttpRequest, username: str) -> HttpResponse:
     services.conversation_mark_read(user=request.user, partner=username)
     if _is_fetch(request):
         return HttpResponse(status=204)
@@ -470,7 +488,7 @@ def conversation_read(request: HttpRequest, username: str) -> HttpResponse:
 
 @page
 @require_POST
-def block(request: HttpRequest, username: str) -> HttpResponse:
+def block(request: AuthenticatedHttpRequest, username: str) -> HttpResponse:
     """Block `username`: no messages either way, and the conversation leaves the inbox."""
     target = services.user_block(user=request.user, target=username)
     return _after_block_change(request, target, f"You blocked {target.username}.")
@@ -478,7 +496,7 @@ def block(request: HttpRequest, username: str) -> HttpResponse:
 
 @page
 @require_POST
-def unblock(request: HttpRequest, username: str) -> HttpResponse:
+def unblock(request: AuthenticatedHttpRequest, username: str) -> HttpResponse:
     target = services.user_unblock(user=request.user, target=username)
     return _after_block_change(request, target, f"You unblocked {target.username}.")
 
@@ -500,7 +518,7 @@ def _after_block_change(request: HttpRequest, target, done: str) -> HttpResponse
 
 @page
 @require_GET
-def thread(request: HttpRequest, message_id: int) -> HttpResponse:
+def thread(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
     """The whole thread holding the message, the message highlighted (notifications link here)."""
     root = selectors.thread_get(request.user, message_id)
     shape_thread(root, request.user, highlight=message_id)
@@ -536,7 +554,7 @@ def _find(root, message_id: int):
 
 @page
 @require_GET
-def history(request: HttpRequest, message_id: int) -> HttpResponse:
+def history(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
     """The texts a message had before its edits, newest first (the "edited" mark's target)."""
     message = selectors.message_get_for_participant(request.user, message_id)
     entries = selectors.history_list(request.user, message_id)
@@ -553,7 +571,7 @@ def history(request: HttpRequest, message_id: int) -> HttpResponse:
 
 @page
 @require_http_methods(["GET", "HEAD", "POST"])
-def message_edit(request: HttpRequest, message_id: int) -> HttpResponse:
+def message_edit(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
     message = selectors.message_get_for_sender(request.user, message_id)
     form = EditForm(_posted(request), initial={"content": message.content})
     if request.method == "POST" and form.is_valid():
@@ -580,7 +598,7 @@ def message_edit(request: HttpRequest, message_id: int) -> HttpResponse:
 
 @page
 @require_POST
-def message_delete(request: HttpRequest, message_id: int) -> HttpResponse:
+def message_delete(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
     message = selectors.message_get_for_participant(request.user, message_id)
     services.message_delete(user=request.user, message=message.pk)
     if _is_fetch(request):
@@ -590,7 +608,7 @@ def message_delete(request: HttpRequest, message_id: int) -> HttpResponse:
 
 @page
 @require_POST
-def message_read(request: HttpRequest, message_id: int) -> HttpResponse:
+def message_read(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
     services.message_mark_read(user=request.user, message=message_id)
     if _is_fetch(request):
         return HttpResponse(status=204)
@@ -602,7 +620,7 @@ def message_read(request: HttpRequest, message_id: int) -> HttpResponse:
 
 @page
 @require_GET
-def notifications(request: HttpRequest) -> HttpResponse:
+def notifications(request: AuthenticatedHttpRequest) -> HttpResponse:
     only_unread = request.GET.get("unread") == "1"
     queryset = selectors.notification_list(request.user, unread=True if only_unread else None)
     notes = Paginator(queryset, NOTIFICATIONS_PAGE_SIZE).get_page(request.GET.get("page"))
@@ -613,7 +631,7 @@ def notifications(request: HttpRequest) -> HttpResponse:
 
 @page
 @require_POST
-def notification_read(request: HttpRequest, notification_id: int) -> HttpResponse:
+def notification_read(request: AuthenticatedHttpRequest, notification_id: int) -> HttpResponse:
     services.notification_mark_read(user=request.user, notification=notification_id)
     if _is_fetch(request):
         return HttpResponse(status=204)
@@ -622,7 +640,7 @@ def notification_read(request: HttpRequest, notification_id: int) -> HttpRespons
 
 @page
 @require_POST
-def notification_read_all(request: HttpRequest) -> HttpResponse:
+def notification_read_all(request: AuthenticatedHttpRequest) -> HttpResponse:
     changed = services.notification_mark_all_read(user=request.user)
     if _is_fetch(request):
         return HttpResponse(status=204)
@@ -636,7 +654,7 @@ def notification_read_all(request: HttpRequest) -> HttpResponse:
 
 @page
 @require_GET
-def counts(request: HttpRequest) -> HttpResponse:
+def counts(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The header's badges, for the pages' script to catch up after a socket drop."""
     response = JsonResponse(
         {

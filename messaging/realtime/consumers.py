@@ -1,16 +1,16 @@
 """The real-time socket, `/ws/events/` (API.md, "Real time").
 
-A signed-in user's socket joins the user's group (`realtime.user_group`) and the
-group of the login that opened it (`realtime.login_group`: a browser session or a
-family of JWTs, named by `ws_auth` in `scope["login_id"]`), and forwards every
+A signed-in user's socket joins the user's group (`publishing.user_group`) and the
+group of the login that opened it (`publishing.login_group`: a browser session or a
+family of JWTs, named by `realtime.auth` in `scope["login_id"]`), and forwards every
 event the services publish there as one JSON text frame `{"type": ..., "data": ...}`.
 
 Close codes (the number is the contract; the reason is for people):
 
-- **4401** "who are you?": sent by `ws_auth` to a socket without a valid credential,
+- **4401** "who are you?": sent by `realtime.auth` to a socket without a valid credential,
   and by the consumer when the login that opened the socket ends while it is open:
-  its logout (`realtime.revoke_login_on_commit`), a password change
-  (`realtime.revoke_on_commit`), the account's deletion, or the expiry of the
+  its logout (`publishing.revoke_login_on_commit`), a password change
+  (`publishing.revoke_on_commit`), the account's deletion, or the expiry of the
   `?token=` it was opened with. Reconnect only with a fresh credential.
 - **4000** "reconnect": the browser session that changed the password stays signed
   in under a new session key; its sockets are closed with this code so that they
@@ -48,13 +48,14 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from . import realtime
-from .ws_auth import CLOSE_UNAUTHORIZED
+from . import publishing as realtime
+from .auth import CLOSE_UNAUTHORIZED
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,9 @@ CENSUS = "sockets.census"
 PRESENT = "sockets.present"
 DISPLACE = "sockets.displace"
 
+#: What a timer of the consumer runs (`_later`): one of its own coroutine methods.
+_TimerCallback = Callable[[], Coroutine[Any, Any, None]]
+
 
 def _frame_size(text_data: str | None, bytes_data: bytes | None) -> int:
     if bytes_data is not None:
@@ -87,9 +91,9 @@ def _frame_size(text_data: str | None, bytes_data: bytes | None) -> int:
     return len(text_data.encode("utf-8", "surrogatepass"))
 
 
-class EventsConsumer(AsyncJsonWebsocketConsumer):
-    #: Channel layers forget a group membership after `group_expiry` (a day by
-    #: default), so a socket open that long would go quiet: it rejoins this often.
+class EventsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
+    #: Channel layers forget a group membership after `group_expiry` (two hours in
+    #: settings), so a socket open that long would go quiet: it rejoins this often.
     group_renewal_seconds: float = 3600
     #: How long a new socket waits for the person's other sockets to say when they opened.
     #: Counting ends sooner once every member of the group has answered: the deadline
@@ -106,7 +110,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
     _expected: int | None = None
     _timers: list[asyncio.TimerHandle] | None = None
     # Strong references to the tasks the timers start, for as long as they run.
-    _timer_tasks: set[asyncio.Task] | None = None
+    _timer_tasks: set[asyncio.Task[None]] | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -140,14 +144,14 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
 
     # Timers ---------------------------------------------------------------------
 
-    def _later(self, delay: float, coroutine_function) -> None:
+    def _later(self, delay: float, coroutine_function: _TimerCallback) -> None:
         handle = asyncio.get_running_loop().call_later(delay, self._start, coroutine_function)
         if self._timers is None:
             self._timers = []
         self._timers = [timer for timer in self._timers if not timer.cancelled()]
         self._timers.append(handle)
 
-    def _start(self, coroutine_function) -> None:
+    def _start(self, coroutine_function: _TimerCallback) -> None:
         if self._timer_tasks is None:
             self._timer_tasks = set()
         task = asyncio.ensure_future(coroutine_function())

@@ -6,7 +6,7 @@ import hashlib
 
 from django import template
 
-from .. import selectors
+from ... import selectors
 
 register = template.Library()
 

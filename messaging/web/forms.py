@@ -1,11 +1,16 @@
-"""The web pages' forms: they check the shape of the input; the services apply the rules."""
+"""The web pages' forms: they parse and validate the input (the content rules are
+`content.clean_content`, as for the API and the admin); the services apply the rest."""
 
 from __future__ import annotations
+
+from typing import Any, cast
 
 from django import forms
 from django.contrib.auth import get_user_model
 
-from .models import MAX_CONTENT_LENGTH
+from .. import content
+from ..exceptions import ValidationError
+from ..models import MAX_CONTENT_LENGTH
 
 User = get_user_model()
 
@@ -34,6 +39,21 @@ class SignupForm(forms.Form):
     )
 
 
+class ContentField(forms.CharField):
+    """A message's text, cleaned by the content rules (stripped, 1 to 10,000 characters,
+    something visible); the raw input is only bounded in size."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(strip=False, max_length=MAX_CONTENT_LENGTH + 1000, **kwargs)
+
+    def clean(self, value):
+        value = super().clean(value)
+        try:
+            return content.clean_content(value)
+        except ValidationError as error:
+            raise forms.ValidationError(error.message) from None
+
+
 class MessageForm(forms.Form):
     """A new message or a reply: the compose form has `receiver` and `content`."""
 
@@ -44,23 +64,12 @@ class MessageForm(forms.Form):
             attrs={"autocomplete": "off", "autocapitalize": "none", "placeholder": "username"}
         ),
     )
-    content = forms.CharField(
-        label="Message",
-        # Stripping and the length rules are the service's; the form only bounds the size.
-        strip=False,
-        max_length=MAX_CONTENT_LENGTH + 1000,
-        widget=_textarea(3, "Write a message…"),
-    )
+    content = ContentField(label="Message", widget=_textarea(3, "Write a message…"))
     parent_message = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
 
 class EditForm(forms.Form):
-    content = forms.CharField(
-        label="Message",
-        strip=False,
-        max_length=MAX_CONTENT_LENGTH + 1000,
-        widget=_textarea(3, ""),
-    )
+    content = ContentField(label="Message", widget=_textarea(3, ""))
 
 
 class DeleteAccountForm(forms.Form):
@@ -92,8 +101,9 @@ class PasswordChangeForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        # A Form's clean() answers its cleaned_data; the stubs allow an override's None.
+        cleaned = cast(dict[str, Any], super().clean())
         first, second = cleaned.get("new_password"), cleaned.get("new_password2")
         if first and second and first != second:
             self.add_error("new_password2", "The two new passwords differ.")

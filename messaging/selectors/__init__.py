@@ -1,0 +1,65 @@
+"""Every shaped read of the product. Authorization by participation is decided here.
+
+Anything a caller is not a participant of raises `NotFound`, exactly as if it did
+not exist. Selectors return querysets or plain data, never cached querysets.
+"""
+
+from .conversations import (
+    conversation_list,
+)
+from .messages import (
+    conversation_thread_roots,
+    history_list,
+    message_for_idempotency_key,
+    message_get_for_participant,
+    message_get_for_sender,
+    message_list_between,
+    messages_with_people,
+    receiver_blocks_sender,
+    reply_count_subquery,
+    reply_parent,
+    thread_get,
+    thread_trees,
+    unread_count,
+    unread_list,
+)
+from .notifications import (
+    notification_get_for_user,
+    notification_list,
+    notification_unread_count,
+)
+from .users import (
+    block_flags,
+    block_list,
+    recipient,
+    user_data_summary,
+    user_export,
+    user_get_by_username,
+)
+
+__all__ = [
+    "block_flags",
+    "block_list",
+    "conversation_list",
+    "conversation_thread_roots",
+    "history_list",
+    "message_for_idempotency_key",
+    "message_get_for_participant",
+    "message_get_for_sender",
+    "message_list_between",
+    "messages_with_people",
+    "notification_get_for_user",
+    "notification_list",
+    "notification_unread_count",
+    "receiver_blocks_sender",
+    "recipient",
+    "reply_count_subquery",
+    "reply_parent",
+    "thread_get",
+    "thread_trees",
+    "unread_count",
+    "unread_list",
+    "user_data_summary",
+    "user_export",
+    "user_get_by_username",
+]

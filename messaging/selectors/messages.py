@@ -1,0 +1,225 @@
+"""Messages: one by id for a participant, a conversation's, a thread, edit history, unread."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, QuerySet, Subquery, Window
+from django.db.models.functions import Coalesce, RowNumber
+
+from .. import cache as cache_keys
+from ..exceptions import NotFound, PermissionDenied, ValidationError
+from ..managers import MessageQuerySet
+from ..models import Message, MessageHistory, MessagingProfile
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+else:
+    User = get_user_model()
+
+
+def reply_count_subquery(message_ref: str = "pk") -> Coalesce:
+    """Direct replies of the outer query's `message_ref` (index on `parent_message`)."""
+    counts = (
+        Message.objects.filter(parent_message=OuterRef(message_ref))
+        .order_by()
+        .values("parent_message")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counts, output_field=IntegerField()), 0)
+
+
+def messages_with_people() -> MessageQuerySet:
+    return Message.objects.select_related("sender", "receiver")
+
+
+def receiver_blocks_sender() -> Exists:
+    """For a query of messages: whether the message's receiver blocks its sender."""
+    return Exists(
+        MessagingProfile.blocked.through.objects.filter(
+            messagingprofile_id=OuterRef("receiver_id"), user_id=OuterRef("sender_id")
+        )
+    )
+
+
+def message_for_idempotency_key(sender: User, key: str) -> Message | None:
+    """The message `sender` sent with this `Idempotency-Key`, as the send answered it."""
+    return (
+        messages_with_people()  # type: ignore[no-redef]  # stubs bug, django-stubs#2818
+        .filter(sender=sender, idempotency_key=key)
+        .annotate(reply_count=reply_count_subquery())
+        .first()
+    )
+
+
+def reply_parent(message_id: int) -> Message:
+    """The message a reply answers (what the send needs of it), else ValidationError on
+    `parent_message`. Whether it belongs to the conversation is the send's check."""
+    parent = Message.objects.only("id", "sender_id", "receiver_id", "thread_root_id").filter(
+        pk=message_id
+    )
+    found = parent.first()
+    if found is None:
+        raise ValidationError(
+            "No message of this conversation has this id.", field="parent_message"
+        )
+    return found
+
+
+def message_get_for_participant(
+    user: User, message_id: Any, *, for_update: bool = False, with_block: bool = False
+) -> Message:
+    """The message if `user` sent or received it, with `reply_count`; else NotFound.
+
+    With `for_update` the row is locked until the transaction ends, so concurrent
+    writes to one message queue up instead of overwriting each other. With
+    `with_block`, the same query answers `receiver_blocks_sender`.
+    """
+    try:
+        message_id = int(message_id)
+    except (TypeError, ValueError):
+        raise NotFound() from None
+    queryset = messages_with_people().for_participant(user).filter(pk=message_id)
+    if for_update:
+        queryset = queryset.select_for_update(of=("self",))
+    if with_block:
+        queryset = queryset.annotate(receiver_blocks_sender=receiver_blocks_sender())  # type: ignore[no-redef]  # stubs bug, django-stubs#2818
+    try:
+        return queryset.annotate(reply_count=reply_count_subquery()).get()  # type: ignore[no-redef]  # stubs bug, django-stubs#2818
+    except Message.DoesNotExist:
+        raise NotFound() from None
+
+
+def message_get_for_sender(user: User, message_id: Any) -> Message:
+    """The message if `user` sent it: NotFound for a stranger, PermissionDenied for its receiver.
+
+    What an edit form shows; the services decide again when the edit is saved.
+    """
+    message = message_get_for_participant(user, message_id)
+    if message.sender_id != user.pk:
+        raise PermissionDenied("Only the sender can change a message.")
+    return message
+
+
+def message_list_between(user: User, partner: User) -> MessageQuerySet:
+    """The conversation between `user` and `partner`, newest first, with reply counts."""
+    return (
+        messages_with_people()  # type: ignore[no-redef]  # stubs bug, django-stubs#2818
+        .between(user, partner)
+        .annotate(reply_count=reply_count_subquery())
+        .order_by("-timestamp", "-id")
+    )
+
+
+def thread_get(user: User, message_id: Any) -> Message:
+    """The thread holding `message_id` as a tree: its first message, with nested replies.
+
+    Two queries however deep or long the thread is: the asked message (which also
+    proves the caller may see the thread: both people of a thread are the same),
+    then every message of the thread by its indexed root. Each node gets a
+    `replies` list (oldest first) and a `reply_count`.
+    """
+    asked = message_get_for_participant(user, message_id)
+    nodes = list(messages_with_people().in_thread(asked.root_id).order_by("timestamp", "id"))
+    by_id: dict[int | None, Message] = {node.pk: node for node in nodes}
+    for node in nodes:
+        node.replies_list = []
+    root = by_id[asked.root_id]
+    for node in nodes:
+        parent = by_id.get(node.parent_message_id)
+        if parent is not None:
+            parent.replies_list.append(node)
+    for node in nodes:
+        node.reply_count = len(node.replies_list)
+    return root
+
+
+def conversation_thread_roots(user: User, partner: User) -> MessageQuerySet:
+    """The first messages of the threads between `user` and `partner`, newest first.
+
+    What a conversation page pages over; `thread_trees` then loads the page's threads.
+    """
+    return (
+        messages_with_people()
+        .between(user, partner)
+        .filter(thread_root__isnull=True)
+        .order_by("-timestamp", "-id")
+    )
+
+
+def thread_trees(roots: list[Message], *, limit: int | None = None) -> list[Message]:
+    """Each root of `roots` (already checked for the caller) with its whole thread as a tree.
+
+    One query for every thread of the page, by the indexed `thread_root`, however many
+    roots and however deep. Each node gets `replies_list` (oldest first), `reply_count`
+    and `descendant_count`; each root also `thread_size` (its replies in the database)
+    and `replies_loaded`. With `limit`, only each thread's newest `limit` replies are
+    loaded; a reply whose parent was left out hangs from the root with `orphan = True`.
+    """
+    if not roots:
+        return []
+    by_id: dict[int | None, Message] = {}
+    for root in roots:
+        root.replies_list, root.orphan = [], False
+        root.thread_size = root.replies_loaded = 0
+        by_id[root.pk] = root
+    replies = messages_with_people().filter(thread_root_id__in=list(by_id))
+    if limit is not None:
+        newest_first = [F("timestamp").desc(), F("id").desc()]
+        replies = replies.annotate(  # type: ignore[no-redef]  # stubs bug, django-stubs#2818
+            position=Window(RowNumber(), partition_by=[F("thread_root_id")], order_by=newest_first),
+            thread_size=Window(Count("pk"), partition_by=[F("thread_root_id")]),
+        ).filter(position__lte=limit)
+    nodes = sorted(replies, key=lambda node: (node.timestamp, node.pk))
+    for node in nodes:
+        node.replies_list, node.orphan = [], False
+        by_id[node.pk] = node
+    for node in nodes:
+        root = by_id[node.thread_root_id]
+        root.replies_loaded += 1
+        root.thread_size = getattr(node, "thread_size", root.replies_loaded)
+        parent = by_id.get(node.parent_message_id)
+        if parent is None:
+            parent, node.orphan = root, True
+        parent.replies_list.append(node)
+
+    # Parents before children, then counted children first: no recursion, however deep.
+    order = list(roots)
+    for node in order:
+        order.extend(node.replies_list)
+    for node in reversed(order):
+        node.reply_count = len(node.replies_list)
+        node.descendant_count = sum(1 + reply.descendant_count for reply in node.replies_list)
+    return roots
+
+
+def history_list(user: User, message_id: Any) -> QuerySet[MessageHistory]:
+    """A message's earlier texts, newest first; only for its sender and receiver."""
+    message = message_get_for_participant(user, message_id)
+    return MessageHistory.objects.filter(message=message).order_by("-edited_at", "-id")
+
+
+def unread_list(user: User) -> MessageQuerySet:
+    """The user's unread messages, newest first, with what a `Message` shows: both
+    usernames and `reply_count`, in the one query (no per-row lookups). Messages from
+    people the user blocked are left out (see `UnreadMessagesManager.received_by`)."""
+    return (
+        Message.unread.unread_for_user(user)  # type: ignore[no-redef]  # stubs bug, django-stubs#2818
+        .select_related("receiver")
+        .only(*Message.unread.LIST_FIELDS, "receiver__id", "receiver__username")
+        .annotate(reply_count=reply_count_subquery())
+    )
+
+
+def unread_count(user: User) -> int:
+    """How many messages `user` has not read, from people they have not blocked.
+
+    One query over the unread index, however long the history; cached under the
+    user's generation, which a block or unblock moves (`services.blocks_changed`).
+    """
+    return cache_keys.get_or_set(
+        cache_keys.unread_count_key(user.pk),
+        lambda: Message.unread.received_by(user).count(),
+    )

@@ -1,0 +1,183 @@
+"""Messages: send, edit, delete; the edit history the `pre_save` signal keeps.
+
+Arguments arrive clean: the content passed `content.clean_content`, the receiver came
+from `selectors.recipient` (which checked blocks), the parent from
+`selectors.reply_parent`. What only the write can know is checked here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .. import payloads, selectors
+from ..exceptions import PermissionDenied, ValidationError
+from ..models import Message, MessageHistory, Notification
+from ..realtime.publishing import Event, send_on_commit
+from .conversations import (
+    _conversations_record,
+    _conversations_refresh_last,
+    _conversations_unread_decrement,
+    _pk,
+)
+from .notifications import notification_text
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+
+def message_send(
+    *,
+    sender: User,
+    receiver: User,
+    content: str,
+    parent: Message | None = None,
+    idempotency_key: str | None = None,
+) -> Message:
+    """Send `content` from `sender` to `receiver`, maybe as a reply to `parent`.
+
+    One transaction: the message (its `post_save` signal creates the receiver's
+    notification), both people's inbox rows in one statement; after the commit,
+    `message.created` then `notification.created` to the receiver's sockets. With an
+    `idempotency_key`, a retry by the same sender answers the first message and stores
+    nothing new: the key's unique index decides, so a concurrent retry cannot double it.
+    """
+    if getattr(receiver, "recipient_of", None) != sender.pk:
+        receiver = selectors.recipient(sender=sender, user_id=receiver.pk)
+    if parent is not None and {parent.sender_id, parent.receiver_id} != {sender.pk, receiver.pk}:
+        raise ValidationError(
+            "No message of this conversation has this id.", field="parent_message"
+        )
+    message = Message(
+        sender=sender,
+        receiver=receiver,
+        content=content,
+        parent_message=parent,
+        thread_root_id=parent.root_id if parent else None,
+        idempotency_key=idempotency_key,
+    )
+    try:
+        with transaction.atomic():
+            message.save(force_insert=True)
+            _conversations_record(message)
+            notification = message.notification
+            send_on_commit(
+                Event((receiver.pk,), "message.created", lambda: payloads.message(message)),
+                Event(
+                    (receiver.pk,),
+                    "notification.created",
+                    lambda: payloads.notification(notification),
+                ),
+            )
+    except IntegrityError:
+        # Only a retry whose first attempt committed collides (on the key's unique index).
+        earlier = (
+            selectors.message_for_idempotency_key(sender, idempotency_key)
+            if idempotency_key is not None
+            else None
+        )
+        if earlier is None:
+            raise
+        return earlier
+    message.reply_count = 0
+    return message
+
+
+@transaction.atomic
+def message_edit(*, user: User, message: Message | int, content: str) -> Message:
+    """The sender changes a message's text; the old text goes to its history.
+
+    The row is locked first, so simultaneous edits each record the text they
+    replaced. Saving the same text answers the message unchanged. A receiver who
+    blocks the sender is neither notified nor sent the new text.
+    """
+    message = selectors.message_get_for_participant(
+        user, _pk(message), for_update=True, with_block=True
+    )
+    if message.sender_id != user.pk:
+        raise PermissionDenied("Only the sender can edit a message.")
+    if content == message.content:
+        return message
+    message.content = content
+    message._edited_by = user
+    # The pre_save signal stores the previous text and sets `edited`.
+    message.save(update_fields=["content", "edited"])
+    if message.receiver_blocks_sender:
+        return message
+    notification = Notification.objects.create(
+        user_id=message.receiver_id,
+        message=message,
+        kind=Notification.Kind.EDIT,
+        actor=user,
+        text=notification_text(Notification.Kind.EDIT, user.username, content),
+    )
+    send_on_commit(
+        Event((message.receiver_id,), "message.updated", lambda: payloads.message(message)),
+        Event(
+            (message.receiver_id,),
+            "notification.created",
+            lambda: payloads.notification(notification),
+        ),
+    )
+    return message
+
+
+@transaction.atomic
+def message_delete(*, user: User, message: Message | int) -> None:
+    """The sender deletes a message; its replies stay in the thread.
+
+    Replies move up to the deleted message's parent. When the thread's first
+    message goes, its oldest reply becomes the first message and the others reply
+    to it, so nothing is left pointing at the deleted row. A receiver who blocks
+    the sender is not told.
+    """
+    message = selectors.message_get_for_participant(
+        user, _pk(message), for_update=True, with_block=True
+    )
+    if message.sender_id != user.pk:
+        raise PermissionDenied("Only the sender can delete a message.")
+    replies = Message.objects.filter(parent_message=message)
+    if message.parent_message_id is not None:
+        replies.update(parent_message_id=message.parent_message_id)
+    else:
+        new_root = replies.order_by("timestamp", "id").first()
+        if new_root is not None:
+            Message.objects.filter(thread_root=message).exclude(pk=new_root.pk).update(
+                thread_root=new_root
+            )
+            replies.exclude(pk=new_root.pk).update(parent_message=new_root)
+            Message.objects.filter(pk=new_root.pk).update(parent_message=None, thread_root=None)
+    message_id, was_unread = message.pk, not message.read
+    message.delete()
+    if was_unread:
+        _conversations_unread_decrement(
+            owner_id=message.receiver_id, partner_id=message.sender_id, by=1
+        )
+    _conversations_refresh_last(message.sender_id, message.receiver_id)
+    if not message.receiver_blocks_sender:
+        send_on_commit(Event((message.receiver_id,), "message.deleted", lambda: {"id": message_id}))
+
+
+def history_record_edit(
+    message: Message,
+    *,
+    old_content: str,
+    edited_by: User | None = None,
+    persist_edited: bool = False,
+) -> MessageHistory:
+    """Called by `pre_save` when a message's text changes: keep the old text, mark it edited.
+
+    `persist_edited` when the save under way will not write `edited` itself (a save
+    with `update_fields` that leaves it out).
+    """
+    message.edited = True
+    if persist_edited:
+        Message.objects.filter(pk=message.pk).update(edited=True)
+    return MessageHistory.objects.create(
+        message_id=message.pk,
+        old_content=old_content,
+        edited_at=timezone.now(),
+        edited_by_id=getattr(edited_by, "pk", None) or message.sender_id,
+    )
