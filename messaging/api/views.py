@@ -18,7 +18,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import generics, status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import APIException, AuthenticationFailed
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -31,6 +31,7 @@ from .. import auth_tokens, selectors, services
 from .. import cache as cache_keys
 from ..content import IDEMPOTENCY_KEY_MAX_LENGTH, clean_idempotency_key
 from ..exceptions import NotFound
+from ..exceptions import ValidationError as DomainValidationError
 from ..models import Message
 from ..web.page_cache import cache_conversation_page
 from . import serializers as s
@@ -266,20 +267,27 @@ class MessageCreateView(APIView):
         ],
     )
     def post(self, request: Request) -> Response:
+        sender = signed_in(request)
         key = request.headers.get(IDEMPOTENCY_KEY_HEADER)
-        if key is not None:
-            key = clean_idempotency_key(key)
-            # A retry answers the first message, whatever its body.
-            earlier = selectors.message_for_idempotency_key(signed_in(request), key)
-            if earlier is not None:
-                return Response(s.MessageSerializer(earlier).data, status=status.HTTP_201_CREATED)
-        data = _validated(s.MessageCreateSerializer, request.data)
-        parent_id = data.get("parent_message")
+        key = clean_idempotency_key(key) if key is not None else None
+        try:
+            data = _validated(s.MessageCreateSerializer, request.data)
+            parent_id = data.get("parent_message")
+            receiver = selectors.recipient(sender=sender, username=data["receiver"])
+            parent = selectors.reply_parent(parent_id) if parent_id is not None else None
+        except (APIException, DomainValidationError):
+            # A retry answers the first message whatever its body: refused only without one.
+            earlier = selectors.message_for_idempotency_key(sender, key) if key else None
+            if earlier is None:
+                raise
+            return Response(s.MessageSerializer(earlier).data, status=status.HTTP_201_CREATED)
+        # A retry with a sound body collides on the key's unique index in the send, which
+        # then answers the first message: a first send pays no lookup for it.
         message = services.message_send(
-            sender=signed_in(request),
-            receiver=selectors.recipient(sender=signed_in(request), username=data["receiver"]),
+            sender=sender,
+            receiver=receiver,
             content=data["content"],
-            parent=selectors.reply_parent(parent_id) if parent_id is not None else None,
+            parent=parent,
             idempotency_key=key,
         )
         return Response(s.MessageSerializer(message).data, status=status.HTTP_201_CREATED)
