@@ -451,8 +451,9 @@ def markdown(documents: dict[str, dict[str, Any]]) -> str:
         f"measured run, when other work on the machine did (over "
         f"{rules['max_other_cores']:g} of a core), or when any answer was not a 2xx or 3xx "
         "(the page send answers a redirect) or a socket failed. Other work is the machine's "
-        "busy time less the server's, wrk's and that of the PostgreSQL backends serving the "
-        "stack's database.",
+        "busy time less the server's, wrk's and the stack's database's: the PostgreSQL "
+        "backends serving it and the postmaster's exited children (the parallel workers "
+        "a large table's queries start, closed connections).",
         "",
         "What each workload sends: API requests carry the user's JWT, pages the user's "
         "session and CSRF cookies, all minted in-process with the product's code; every "

@@ -261,9 +261,18 @@ def backend_database(title: str) -> str | None:
     return match[1] if match else None
 
 
+def is_postmaster(title: str) -> bool:
+    """Whether a process title is PostgreSQL's postmaster (`.../bin/postgres -D ...`)."""
+    return title.split(" ", 1)[0].endswith("/bin/postgres")
+
+
 def database_cpu_seconds(databases: Collection[str]) -> float:
-    """CPU time so far of the live PostgreSQL backends serving `databases` (the server's
-    queries run there: that is the served stack's work, not other work on the machine)."""
+    """CPU time so far of the PostgreSQL work serving `databases` (the server's queries run
+    there: that is the served stack's work, not other work on the machine): its live
+    backends, plus the postmaster's exited children. A query on a large table hands parts
+    of its scan to parallel workers, processes of their own that exit when it ends; their
+    time, like that of a closed connection's backend, is then only in the postmaster's
+    children's time. On the quiet machine the ruler asks for, that is the stack's."""
     if not databases:
         return 0.0
     total = 0
@@ -274,11 +283,16 @@ def database_cpu_seconds(databases: Collection[str]) -> float:
             title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if backend_database(title) not in databases:
+        postmaster = is_postmaster(title)
+        if not postmaster and backend_database(title) not in databases:
             continue
         fields = stat_fields(int(entry.name))
-        if fields is not None:
-            total += int(fields[11]) + int(fields[12])
+        if fields is None:
+            continue
+        # utime, stime; for the postmaster its reaped children's cutime, cstime instead.
+        total += (
+            int(fields[13]) + int(fields[14]) if postmaster else int(fields[11]) + int(fields[12])
+        )
     return total / TICK
 
 

@@ -92,3 +92,9 @@ def test_the_database_backends_of_the_served_stack_are_found_by_their_title():
     assert run.ruler.backend_database("postgres: 15/main: checkpointer ") is None
     assert run.ruler.backend_database("postgres: 15/main: logical replication launcher ") is None
     assert run.ruler.backend_database("/usr/lib/postgresql/15/bin/postgres -D /x") is None
+
+
+def test_the_postmaster_is_recognised_by_its_title():
+    assert run.ruler.is_postmaster("/usr/lib/postgresql/15/bin/postgres -D /var/lib/x -c a=b")
+    assert not run.ruler.is_postmaster("postgres: 15/main: parallel worker for PID 1234 ")
+    assert not run.ruler.is_postmaster("postgres: postgres bench 127.0.0.1(5000) idle")
