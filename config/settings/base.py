@@ -239,6 +239,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "auth": env("RATE_LIMIT_AUTH", "20/min"),
         "send": env("RATE_LIMIT_SEND", "60/min"),
+        "search": env("RATE_LIMIT_SEARCH", "60/min"),
         "user": env("RATE_LIMIT_USER", "1200/min"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -278,10 +279,11 @@ SPECTACULAR_SETTINGS = {
         "403 for what the caller may see but not change; 413 for a body over the upload "
         "limit; 415 for a body that is not JSON; 429 with `Retry-After` when throttled "
         "(RATE_LIMIT_AUTH per IP on the auth endpoints, RATE_LIMIT_SEND per user on sends, "
-        "RATE_LIMIT_USER per user on every request). Unknown paths under /api/v1/ are a "
-        "JSON 404.\n\n"
+        "RATE_LIMIT_SEARCH per user on people search, RATE_LIMIT_USER per user on every "
+        "request). Unknown paths under /api/v1/ are a JSON 404.\n\n"
         "**Lists**: `{next, previous, results}`, newest first, 50 per page; `page_size` is "
-        "capped at 100; follow the `next`/`previous` links (opaque cursors).\n\n"
+        "capped at 100 (people search: by username, at most 20); follow the "
+        "`next`/`previous` links (opaque cursors).\n\n"
         "**Sending safely**: an `Idempotency-Key` header on `POST /api/v1/messages/` makes "
         "a retry answer the first message (201, same body) without storing a new one."
     ),

@@ -15,7 +15,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
-    "DEFAULT_THROTTLE_RATES": {"auth": "10000/min", "send": "10000/min", "user": "100000/min"},
+    "DEFAULT_THROTTLE_RATES": {
+        "auth": "10000/min",
+        "send": "10000/min",
+        "search": "10000/min",
+        "user": "100000/min",
+    },
     # APIClient sends JSON, as every client of the contract does.
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }

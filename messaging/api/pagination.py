@@ -1,8 +1,9 @@
-"""Cursor pagination as the contract states it: `{next, previous, results}`, newest first.
+"""Cursor pagination as the contract states it: `{next, previous, results}`, newest first
+(people search: by name).
 
 A cursor page is one query at any depth (no COUNT, no OFFSET into the history).
-`page_size` defaults to 50 and is capped at 100; one that is not a whole number of at
-least 1 is a 400.
+`page_size` defaults to 50 and is capped at 100 (people search: 20 and 20); one that is
+not a whole number of at least 1 is a 400.
 A cursor the server did not make (bad base64, a position that is not a time) is a
 400 naming `cursor`, never a 500 from the database.
 """
@@ -16,8 +17,12 @@ from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.pagination import CursorPagination
 
+from ..selectors import PEOPLE_SEARCH_ORDER
+
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
+#: People search answers at most this many names a page (the contract's "at most 20").
+SEARCH_PAGE_SIZE = 20
 
 
 class NewestFirstPagination(CursorPagination):
@@ -78,8 +83,8 @@ class NewestFirstPagination(CursorPagination):
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"] = {"type": "integer", "minimum": 1}
                 parameter["description"] = (
-                    f"Results per page: {DEFAULT_PAGE_SIZE} by default; a value above "
-                    f"{MAX_PAGE_SIZE} is capped at {MAX_PAGE_SIZE}."
+                    f"Results per page: {self.page_size} by default; a value above "
+                    f"{self.max_page_size} is capped at {self.max_page_size}."
                 )
             elif parameter["name"] == self.cursor_query_param:
                 parameter["description"] = (
@@ -100,3 +105,18 @@ class BlockPagination(NewestFirstPagination):
     """Blocks have no time: the relation's row id orders them, newest first."""
 
     ordering = ("-id",)
+
+
+class PeoplePagination(NewestFirstPagination):
+    """People search: by name with letter case ignored, at most 20 a page, as a
+    suggesting field shows them; `next` goes on past the last name. The position is
+    the selector's `name_key` annotation, compared in its index's order."""
+
+    ordering = PEOPLE_SEARCH_ORDER
+    page_size = SEARCH_PAGE_SIZE
+    max_page_size = SEARCH_PAGE_SIZE
+
+    def _check_position(self, model, position: str) -> None:
+        # Any text compares with a name's key, but PostgreSQL refuses a NUL byte.
+        if "\x00" in position:
+            raise self._invalid()

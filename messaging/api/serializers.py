@@ -133,6 +133,39 @@ class UsernameField(StrictCharField):
         return unicodedata.normalize("NFKC", super().to_internal_value(data))
 
 
+class PersonSerializer(serializers.Serializer):
+    """A person found by a search: how to write to them, nothing more (never an email)."""
+
+    id = serializers.IntegerField(read_only=True)
+    username = serializers.CharField(read_only=True)
+
+
+class NamePrefixField(UsernameField):
+    """The start of a username: 2 to 150 characters both as sent (what the schema states)
+    and as a name is stored (NFKC, what is matched). "e" with a combining accent is one
+    stored character, as short as "é"; "ﬀ" is one character sent, refused as the schema
+    says, although it is stored as "ff"."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_length=2, max_length=150, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if isinstance(data, str):
+            self.run_validators(data)  # as sent; `run_validation` then checks it as stored
+        return super().to_internal_value(data)
+
+
+class PeopleSearchQuerySerializer(serializers.Serializer):
+    """The search's query. Other query parameters (cursor, page_size) are the paginator's."""
+
+    q = NamePrefixField(
+        help_text=(
+            "The start of a username, in any letter case: 2 to 150 characters, both as "
+            "sent and as a name is stored (NFKC)."
+        )
+    )
+
+
 class RegisterSerializer(StrictInputSerializer):
     """The account rules themselves (name taken, weak password) are the service's."""
 

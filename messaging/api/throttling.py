@@ -1,4 +1,5 @@
-"""Rate limits: RATE_LIMIT_AUTH per IP and per account; RATE_LIMIT_SEND, RATE_LIMIT_USER per user.
+"""Rate limits: RATE_LIMIT_AUTH per IP and per account; RATE_LIMIT_SEND, RATE_LIMIT_SEARCH,
+RATE_LIMIT_USER per user.
 
 Rates are read from settings on every request (DRF binds them at import time,
 which would ignore a change made by a test or a reload). A throttled client gets
@@ -96,3 +97,10 @@ class SendRateThrottle(UserRateThrottle):
         if request.method != "POST":
             return None
         return super().get_cache_key(request, view)
+
+
+class SearchRateThrottle(UserRateThrottle):
+    """People searches, per user: enough for a suggesting field that asks as the person
+    types, too few to walk through every name."""
+
+    scope = "search"

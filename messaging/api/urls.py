@@ -13,6 +13,7 @@ urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="token"),
     path("auth/token/refresh/", views.TokenRefreshAccessView.as_view(), name="token-refresh"),
     path("auth/logout/", views.LogoutView.as_view(), name="logout"),
+    path("users/", views.PeopleSearchView.as_view(), name="people-search"),
     path("users/me/", views.MeView.as_view(), name="me"),
     path("users/me/password/", views.PasswordChangeView.as_view(), name="password-change"),
     path("users/me/export/", views.ExportView.as_view(), name="me-export"),

@@ -36,15 +36,18 @@ from ..models import Message
 from ..web.page_cache import cache_conversation_page
 from . import serializers as s
 from .pagination import (
+    SEARCH_PAGE_SIZE,
     BlockPagination,
     ConversationPagination,
     NewestFirstPagination,
     NotificationPagination,
+    PeoplePagination,
 )
 from .schema import BODY_ERRORS, THROTTLE_HEADERS, responses
 from .throttling import (
     AccountRateThrottle,
     AuthRateThrottle,
+    SearchRateThrottle,
     SendRateThrottle,
     UserRateThrottle,
 )
@@ -235,6 +238,33 @@ class ExportView(APIView):
     )
     def get(self, request: Request) -> Response:
         return Response(selectors.user_export(signed_in(request)))
+
+
+class PeopleSearchView(generics.ListAPIView):
+    serializer_class = s.PersonSerializer
+    pagination_class = PeoplePagination
+    throttle_classes = (UserRateThrottle, SearchRateThrottle)
+
+    def get_queryset(self):
+        query = _validated(s.PeopleSearchQuerySerializer, self.request.query_params)
+        return selectors.people_search(viewer=signed_in(self.request), prefix=query["q"])
+
+    @extend_schema(
+        summary="People whose username starts with `q`, to write to",
+        description=(
+            "Active people whose username starts with `q` in any letter case, ordered by "
+            f"name with letter case ignored, at most {SEARCH_PAGE_SIZE} a page: "
+            "`{id, username}`, never an email. The "
+            "caller is left out, and so is anyone the caller blocked or who blocked the "
+            "caller: every name offered can be written to. `q` is taken as a name is "
+            "stored (NFKC); shorter than 2 characters is a 400. Throttled per user "
+            "(RATE_LIMIT_SEARCH) as well as by RATE_LIMIT_USER."
+        ),
+        parameters=[s.PeopleSearchQuerySerializer, *THROTTLE_HEADERS],
+        responses=responses(200, s.PersonSerializer(many=True), 400, 401),
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
 
 
 # Messages --------------------------------------------------------------------

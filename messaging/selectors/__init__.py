@@ -29,8 +29,10 @@ from .notifications import (
     notification_unread_count,
 )
 from .users import (
+    PEOPLE_SEARCH_ORDER,
     block_flags,
     block_list,
+    people_search,
     recipient,
     user_data_summary,
     user_export,
@@ -38,6 +40,7 @@ from .users import (
 )
 
 __all__ = [
+    "PEOPLE_SEARCH_ORDER",
     "block_flags",
     "block_list",
     "conversation_list",
@@ -51,6 +54,7 @@ __all__ = [
     "notification_get_for_user",
     "notification_list",
     "notification_unread_count",
+    "people_search",
     "receiver_blocks_sender",
     "recipient",
     "reply_count_subquery",

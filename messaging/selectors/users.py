@@ -1,11 +1,15 @@
-"""People: by name, as a recipient (with the block check), blocks, and what is stored about one."""
+"""People: by name, by the start of a name (search), as a recipient (with the block check),
+blocks, and what is stored about one."""
 
 from __future__ import annotations
 
+import unicodedata
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Collate, Upper
 
 from ..content import storable
 from ..exceptions import NotFound, ValidationError
@@ -68,6 +72,54 @@ def recipient(*, sender: User, username: str | None = None, user_id: int | None 
         raise ValidationError("This person does not accept your messages.", field="receiver")
     found.recipient_of = sender.pk
     return found
+
+
+#: How people search orders names, for its paginator: `name_key` (see `_name_key`), then
+#: the name itself between names that differ only in letter case.
+PEOPLE_SEARCH_ORDER = ("name_key", "username")
+
+
+def people_search(*, viewer: User, prefix: str) -> QuerySet[User]:
+    """The people `viewer` could write to whose username starts with `prefix`, in any
+    letter case, ordered by name with letter case ignored (`PEOPLE_SEARCH_ORDER`):
+    active, not the viewer, and no block either way (the rules of `recipient`, so every
+    name offered can be written to). Someone who blocked the viewer is left out too: a
+    send to them already answers that they do not accept the viewer's messages, so
+    leaving them out tells nothing more, and the person who blocked is not offered to
+    the one they blocked.
+
+    The prefix is taken as a name is stored (NFKC): full-width "al" finds "alice". Only
+    `id` and `username` are loaded, never the email. Unsliced, for the paginator (at
+    most 20 a page). On PostgreSQL one index, `user_username_prefix` (migration 0006),
+    finds the prefix, gives the order and takes up at a cursor, so a page reads about as
+    many index entries as it answers, however common the prefix; SQLite finds the
+    prefix by that index and sorts what it found.
+    """
+    prefix = unicodedata.normalize("NFKC", prefix)
+    blocks = block_flags(viewer)
+    return (
+        User.objects.filter(
+            ~blocks["blocks_them"],
+            ~blocks["blocked_by_them"],
+            username__istartswith=prefix,
+            is_active=True,
+        )
+        .exclude(pk=viewer.pk)
+        .annotate(name_key=_name_key())
+        .only("id", "username")
+        .order_by(*PEOPLE_SEARCH_ORDER)
+    )
+
+
+def _name_key() -> Upper | Collate:
+    """A username's place in people search: `UPPER(username)`, what `istartswith`
+    matches, so a cursor's position is the key itself and names that differ only in
+    letter case share it (DRF's cursor then counts past them). On PostgreSQL in the "C"
+    collation: the leading column of the index `user_username_prefix` (migration 0006),
+    which so serves the prefix, the order and the cursor at once."""
+    if connection.vendor == "postgresql":
+        return Collate(Upper("username"), "C")
+    return Upper("username")
 
 
 def block_flags(user: User | int) -> dict[str, Exists]:

@@ -35,6 +35,7 @@ CONTRACT = {
     ("get", "/api/v1/notifications/unread-count/"),
     ("post", "/api/v1/notifications/{id}/read/"),
     ("post", "/api/v1/notifications/read-all/"),
+    ("get", "/api/v1/users/"),
 }
 # Added since, as the contract allows (documented here and in the schema).
 ADDED = {
@@ -116,7 +117,7 @@ def test_every_operation_documents_each_answer_it_can_give(schema):
         if method in {"post", "patch", "delete"} and (method, path) not in PUBLIC:
             assert "403" in codes, label  # the session cookie without its CSRF token
         if operation.get("parameters") and any(
-            p["name"] in {"cursor", "page_size", "unread"} for p in operation["parameters"]
+            p["name"] in {"cursor", "page_size", "unread", "q"} for p in operation["parameters"]
         ):
             assert "400" in codes, label
 
@@ -160,8 +161,14 @@ def test_the_shapes_match_the_contract(schema):
         "read",
     }
     assert properties("Conversation") == {"partner", "last_message", "unread_count"}
-    for page in ("PaginatedMessageList", "PaginatedConversationList", "PaginatedNotificationList"):
+    for page in (
+        "PaginatedMessageList",
+        "PaginatedConversationList",
+        "PaginatedNotificationList",
+        "PaginatedPersonList",
+    ):
         assert properties(page) == {"next", "previous", "results"}
+    assert properties("Person") == {"id", "username"}
     assert properties("Export") == {
         "user",
         "messages_sent",
@@ -177,3 +184,14 @@ def test_send_documents_the_idempotency_key(schema):
     header = next(p for p in send["parameters"] if p["name"] == "Idempotency-Key")
     assert header["in"] == "header"
     assert re.search("retry", send["description"])
+
+
+def test_people_search_documents_q_and_its_page(schema):
+    search = schema["paths"]["/api/v1/users/"]["get"]
+    parameters = {p["name"]: p for p in search["parameters"]}
+
+    assert parameters["q"]["required"] is True
+    assert (
+        parameters["q"]["schema"] | {"minLength": 2, "maxLength": 150} == parameters["q"]["schema"]
+    )
+    assert "20" in parameters["page_size"]["description"]

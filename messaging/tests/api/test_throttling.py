@@ -1,5 +1,6 @@
 """Rate limits: RATE_LIMIT_AUTH per IP, RATE_LIMIT_SEND per user on sends,
-RATE_LIMIT_USER per user on every request; 429 with Retry-After."""
+RATE_LIMIT_USER per user on every request; 429 with Retry-After. RATE_LIMIT_SEARCH:
+tests/api/test_people_search.py."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def rates(settings):
-    """`rates(auth=..., send=..., user=...)`: the rate strings for this test."""
+    """`rates(auth=..., send=..., user=..., search=...)`: the rate strings for this test."""
 
-    def set_rates(auth="1000/min", send="1000/min", user="1000/min"):
+    def set_rates(auth="1000/min", send="1000/min", user="1000/min", search="1000/min"):
         settings.REST_FRAMEWORK = {
             **settings.REST_FRAMEWORK,
-            "DEFAULT_THROTTLE_RATES": {"auth": auth, "send": send, "user": user},
+            "DEFAULT_THROTTLE_RATES": {"auth": auth, "send": send, "user": user, "search": search},
         }
 
     return set_rates

@@ -37,6 +37,7 @@ API = [
     "/api/v1/users/me/",
     "/api/v1/users/me/export/",
     "/api/v1/users/me/blocked/",
+    "/api/v1/users/?q=ca",
     "/api/v1/conversations/",
     "/api/v1/conversations/carol/messages/",
     "/api/v1/messages/unread/",
