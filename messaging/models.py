@@ -198,6 +198,13 @@ class Notification(models.Model):
             models.Index(
                 fields=["user", "-created_at"], condition=Q(read=False), name="notif_unread"
             ),
+            # Opening a conversation asks (on every view) whether the partner's edits are
+            # unread: a few rows, however many other notifications the person has.
+            models.Index(
+                fields=["user", "actor"],
+                condition=Q(read=False, kind="edit"),
+                name="notif_unread_edit",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -386,6 +386,10 @@ class MessageThreadView(APIView):
 class MessageReadView(APIView):
     @extend_schema(
         summary="Mark a message read (its receiver only); idempotent",
+        description=(
+            "The caller's notifications about the message (its own and its edits') are "
+            "read with it; every socket of the caller hears `conversation.read`."
+        ),
         request=None,
         responses=responses(204, None, 401, 403, 404),
         parameters=THROTTLE_HEADERS,
@@ -487,6 +491,10 @@ class ConversationMessagesView(PartnerMixin, generics.ListAPIView):
 class ConversationReadView(PartnerMixin, APIView):
     @extend_schema(
         summary="Mark every message from `username` to the caller read",
+        description=(
+            "The caller's notifications about those messages, and about `username`'s "
+            "edits, are read with them; every socket of the caller hears `conversation.read`."
+        ),
         request=None,
         responses=responses(204, None, 401, 403, 404),
         parameters=THROTTLE_HEADERS,

@@ -1,12 +1,13 @@
-"""Conversations: both people's inbox rows, and reading (one message or all of them)."""
+"""Conversations: both people's inbox rows, and reading (one message or all of them, with
+their notifications)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.db import connections, router, transaction
-from django.db.models import F, QuerySet, Value
+from django.db.models import Exists, F, Q, Value
 from django.db.models.functions import Greatest
 
 from .. import cache as cache_keys
@@ -15,6 +16,7 @@ from ..exceptions import PermissionDenied
 from ..models import (
     Conversation,
     Message,
+    Notification,
 )
 from ..realtime.publishing import Event, send_on_commit
 
@@ -90,50 +92,96 @@ def _conversations_refresh_last(a_id: int, b_id: int) -> None:
 
 @transaction.atomic
 def message_mark_read(*, user: User, message: Message | int) -> None:
-    """The receiver has read the message. Idempotent."""
+    """The receiver has read the message, and with it every notification of theirs
+    about it (its own, its edits'). Idempotent."""
     message = selectors.message_get_for_participant(user, _pk(message))
     if message.receiver_id != user.pk:
         raise PermissionDenied("Only the receiver can mark a message read.")
     changed = Message.objects.filter(pk=message.pk, read=False).update(read=True)
     if changed:
-        _after_read(reader=user, partner_id=message.sender_id, ids=[message.pk])
+        _notifications_read(user, Q(message_id=message.pk))
+        _after_read(reader=user, partner=message.sender, ids=[message.pk], single=True)
 
 
 def conversation_mark_read(*, user: User, partner: User | str) -> int:
-    """Every message from `partner` (a user or a username) to `user` is read.
+    """Every message from `partner` (a user or a username) to `user` is read, and so are
+    `user`'s notifications about them and about `partner`'s edits: whoever opened the
+    conversation has seen its current text.
 
     Answers how many messages changed. Viewing a conversation calls this on every
-    view, so when nothing is unread it only reads (no write transaction, no lock).
+    view, so when nothing is unread it is one read-only query (no write transaction,
+    no lock): is any message from `partner`, or any notification of an edit by
+    `partner`, unread?
     """
     if isinstance(partner, str):
         partner = selectors.user_get_by_username(partner)
     unread = Message.objects.filter(sender=partner, receiver=user, read=False)
-    if not unread.exists():
+    edits = Notification.objects.filter(
+        user=user, actor=partner, kind=Notification.Kind.EDIT, read=False
+    )
+    pending = User.objects.filter(pk=user.pk).values_list(Exists(unread), Exists(edits)).first()
+    if pending is None or not any(pending):
         return 0
-    return _conversation_mark_read(user=user, partner=partner, unread=unread)
+    return _conversation_mark_read(user=user, partner=partner, messages=pending[0])
 
 
 @transaction.atomic
-def _conversation_mark_read(*, user: User, partner: User, unread: QuerySet[Message]) -> int:
-    # Locked: a message read meanwhile by `message_mark_read` is left out (and not
-    # counted down twice); one that arrives meanwhile stays unread and counted.
-    ids = list(unread.select_for_update().values_list("pk", flat=True))
-    changed = Message.objects.filter(pk__in=ids, read=False).update(read=True) if ids else 0
-    if changed:
-        _after_read(reader=user, partner_id=partner.pk, ids=ids, partner_name=partner.username)
-    return changed
+def _conversation_mark_read(*, user: User, partner: User, messages: bool) -> int:
+    ids = _messages_read(sender_id=partner.pk, receiver_id=user.pk) if messages else []
+    notes = _notifications_read(
+        user, Q(message_id__in=ids) | Q(kind=Notification.Kind.EDIT, actor=partner)
+    )
+    if ids:
+        _after_read(reader=user, partner=partner, ids=ids)
+    elif notes:  # only edits were unread: the reader's counts and sockets
+        cache_keys.invalidate(users=[user.pk])
+        send_on_commit(_conversation_read_event(reader=user, partner=partner, ids=[]))
+    return len(ids)
 
 
-def _after_read(*, reader: User, partner_id: int, ids: list[int], partner_name: str = "") -> None:
-    # `.update()` sends no signals: counters, caches and the sender's sockets by hand.
-    _conversations_unread_decrement(owner_id=reader.pk, partner_id=partner_id, by=len(ids))
-    cache_keys.invalidate(users=[reader.pk, partner_id], conversations=[(reader.pk, partner_id)])
-    if len(ids) == 1 and not partner_name:
-        send_on_commit(Event((partner_id,), "message.read", lambda: {"id": ids[0]}))
-    else:
-        send_on_commit(
-            Event((partner_id,), "message.read", lambda: {"partner": reader.username, "ids": ids})
+def _messages_read(*, sender_id: int, receiver_id: int) -> list[int]:
+    """Mark read every unread message from `sender_id` to `receiver_id`; their ids.
+
+    One statement (`UPDATE ... RETURNING`, the same SQL on PostgreSQL and SQLite 3.35+)
+    that locks what it changes: a message read meanwhile by `message_mark_read` is left
+    out (and not counted down twice); one that arrives meanwhile stays unread and counted.
+    """
+    connection = connections[router.db_for_write(Message)]
+    table = connection.ops.quote_name(Message._meta.db_table)
+    read = connection.ops.quote_name("read")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {read} = %s "  # the table from the model, values as parameters
+            f"WHERE receiver_id = %s AND sender_id = %s AND NOT {read} RETURNING id",
+            [True, receiver_id, sender_id],
         )
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def _notifications_read(user: User, which: Q) -> int:
+    """`user`'s unread notifications that match `which` are read: one UPDATE."""
+    return Notification.objects.filter(which, user=user, read=False).update(read=True)
+
+
+def _after_read(*, reader: User, partner: User, ids: list[int], single: bool = False) -> None:
+    # `.update()` sends no signals: counters, caches and sockets by hand. The caches'
+    # generations cover both people's counts (messages and notifications) and pages.
+    _conversations_unread_decrement(owner_id=reader.pk, partner_id=partner.pk, by=len(ids))
+    cache_keys.invalidate(users=[reader.pk, partner.pk], conversations=[(reader.pk, partner.pk)])
+    receipt: dict[str, Any] = {"id": ids[0]} if single else {"partner": reader.username, "ids": ids}
+    send_on_commit(
+        Event((partner.pk,), "message.read", lambda: receipt),
+        _conversation_read_event(reader=reader, partner=partner, ids=ids),
+    )
+
+
+def _conversation_read_event(*, reader: User, partner: User, ids: list[int]) -> Event:
+    """To every socket of the reader: they read `ids` from `partner` (maybe none, when
+    only edits were new) and the notifications about them, so each of their open pages
+    updates its counts. Not in API.md's table (yet): an addition, as new fields are."""
+    return Event(
+        (reader.pk,), "conversation.read", lambda: {"partner": partner.username, "ids": ids}
+    )
 
 
 def _pk(message: Message | int) -> int:

@@ -629,6 +629,8 @@ def check_consistency(people, silent_edits: Counter | None = None) -> None:
         message = messages[note.message_id]
         assert note.user_id == message.receiver_id
         assert note.actor_id == message.sender_id
+        # Reading a message reads its notification: the unread counts agree.
+        assert note.read or not message.read or note.kind == Notification.Kind.EDIT, note.pk
     edits: dict[int, int] = {pk: 0 for pk in messages}
     for message_id in MessageHistory.objects.values_list("message_id", flat=True):
         edits[message_id] += 1  # KeyError: dangling history

@@ -1,7 +1,9 @@
 /* Live updates from the real-time socket (/ws/events/, see API.md "Real time").
    Frames are {"type": T, "data": {...}}. New messages appear, edits show, badges
-   count up. If the socket is missing or refused, the pages simply stay as the
-   server rendered them. User text goes in with textContent only.
+   count up, and down when the person reads in any tab; the tab's title leads with
+   the unread messages, "(3) Inbox · Messaging". If the socket is missing or refused,
+   the pages simply stay as the server rendered them. User text goes in with
+   textContent only.
 
    Reconnecting, by close code:
    - 4401/4403 (signed out, not allowed): never; retrying cannot help.
@@ -192,6 +194,7 @@
     else if (type === "message.updated") onUpdated(data);
     else if (type === "message.deleted") onDeleted(data, replay);
     else if (type === "message.read") onRead(data);
+    else if (type === "conversation.read") onReadByMe(data, replay);
     else if (type === "notification.created") onNotification(data, replay);
   }
 
@@ -247,6 +250,31 @@
         receipt.classList.add("msg__receipt--read");
       }
     });
+  }
+
+  /* This person read `ids` from `partner` (in this tab or another, or on another
+     device), and with them their notifications: no longer new here, the inbox row
+     counts down, and the header's counts and the title come from the server. */
+  function onReadByMe(data, replay) {
+    var ids = data.ids || [];
+    ids.forEach(function (id) {
+      var article = document.getElementById("m" + id);
+      if (!article) return;
+      article.classList.remove("msg--new");
+      var pill = article.querySelector(".pill--new");
+      if (pill) pill.remove();
+    });
+    if (replay) return;
+    var row = inboxRow(data.partner);
+    if (row && ids.length) {
+      var unread = row.querySelector("[data-unread]");
+      var count = unread.querySelector("[data-badge-count]");
+      var left = Math.max(0, (parseInt(count.textContent, 10) || 0) - ids.length);
+      count.textContent = String(left);
+      unread.hidden = left === 0;
+      if (!left) row.classList.remove("conv--unread");
+    }
+    refreshCounts(3);
   }
 
   function onNotification(note, replay) {
@@ -445,6 +473,13 @@
     if (!el) return;
     el.querySelector("[data-badge-count]").textContent = String(Math.max(0, value));
     el.hidden = value <= 0;
+    if (name === "messages") setTitle(value);
+  }
+
+  /* "(3) Inbox · Messaging": a tab in the background shows the unread messages. */
+  var plainTitle = document.title.replace(/^\(\d+\) /, "");
+  function setTitle(unread) {
+    document.title = (unread > 0 ? "(" + unread + ") " : "") + plainTitle;
   }
 
   function bumpBadge(name, by) {
@@ -571,5 +606,15 @@
     if (announcer) announcer.textContent = text;
   }
 
+  var messagesBadge = badge("messages");
+  if (messagesBadge && !messagesBadge.hidden) {
+    setTitle(parseInt(messagesBadge.querySelector("[data-badge-count]").textContent, 10) || 0);
+  }
+  /* A conversation page that offers no "Mark read" marked the conversation read after
+     drawing its header, before this page's socket could hear it: counts anew. */
+  if (partner && !document.getElementById("mark-read-form") &&
+      document.querySelector("header [data-badge]:not([hidden])")) {
+    refreshCounts(3);
+  }
   connect();
 })();

@@ -114,8 +114,9 @@ BUDGETS = [
         "post",
         "/api/v1/messages/{unread}/read/",
         None,
-        6,
-        "auth, savepoints (2), the message, the read update, the unread counter",
+        7,
+        "auth, savepoints (2), the message, the read update, its notifications' read "
+        "update, the unread counter",
     ),
     (
         "get",
@@ -144,8 +145,9 @@ BUDGETS = [
         "/api/v1/conversations/bob/read/",
         None,
         8,
-        "auth, the partner, anything unread (no lock when not), savepoints (2), the locked "
-        "unread ids, the read update, the unread counter",
+        "auth, the partner, anything unread (messages, the partner's edits; no lock when "
+        "not), savepoints (2), the read update returning the ids, their notifications' "
+        "read update, the unread counter",
     ),
     ("get", "/api/v1/notifications/{page}", None, 2, "auth, one page of notifications"),
     ("get", "/api/v1/notifications/?unread=true", None, 2, "auth, one page of notifications"),
