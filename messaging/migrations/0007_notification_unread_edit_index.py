@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("messaging", "0005_username_key"),
+        ("messaging", "0006_username_prefix_index"),
     ]
 
     operations = [
