@@ -597,13 +597,30 @@ def message_edit(request: AuthenticatedHttpRequest, message_id: int) -> HttpResp
 
 
 @page
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
 def message_delete(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
+    """GET: "Delete this message?", the sender's page (each message's Delete links here,
+    so deleting asks first with or without JavaScript). POST: delete; replies stay."""
+    if request.method != "POST":
+        return _message_delete_confirm(request, message_id)
     message = selectors.message_get_for_participant(request.user, message_id)
     services.message_delete(user=request.user, message=message.pk)
     if _is_fetch(request):
         return HttpResponse(status=204)
     return redirect(_next_or(request, _conversation_url(_partner_name(request.user, message))))
+
+
+def _message_delete_confirm(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
+    # As the edit page: 404 for a stranger, 403 for the receiver.
+    message = selectors.message_get_for_sender(request.user, message_id)
+    partner_name = message.receiver.username
+    # Cancel: back where the person came from (`next`), at the message.
+    back = _next_or(request, _conversation_url(partner_name)).split("#")[0]
+    return render(
+        request,
+        "messaging/message_delete.html",
+        {"message": message, "partner_name": partner_name, "back": f"{back}#m{message.pk}"},
+    )
 
 
 @page

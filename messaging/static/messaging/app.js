@@ -4,20 +4,86 @@
 (function () {
   "use strict";
 
-  var timeFormat = new Intl.DateTimeFormat(undefined, {
-    month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
-  });
+  var clock = { hour: "2-digit", minute: "2-digit" };
+  var todayFormat = new Intl.DateTimeFormat(undefined, clock);
+  var dayFormat = new Intl.DateTimeFormat(undefined, Object.assign({ month: "short", day: "numeric" }, clock));
+  var yearFormat = new Intl.DateTimeFormat(
+    undefined, Object.assign({ year: "numeric", month: "short", day: "numeric" }, clock)
+  );
   var fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short" });
 
-  /* Times in the reader's own time zone; the full date on hover. */
+  /* Times in the reader's own time zone (the server writes UTC and says so): short,
+     the date only when not today, the year only when not this year. The full date is
+     the time's accessible name and its tooltip, and a message's label says it too. */
   function localizeTimes(root) {
+    var now = new Date();
     root.querySelectorAll("time[datetime]").forEach(function (el) {
       var date = new Date(el.getAttribute("datetime"));
       if (isNaN(date)) return;
-      el.textContent = timeFormat.format(date);
-      el.title = fullFormat.format(date);
+      var format = date.toDateString() === now.toDateString() ? todayFormat
+        : date.getFullYear() === now.getFullYear() ? dayFormat : yearFormat;
+      var full = fullFormat.format(date);
+      el.textContent = format.format(date);
+      el.title = full;
+      el.setAttribute("aria-label", full);
+      var article = el.closest(".msg__meta") && el.closest("article.msg");
+      var author = article && article.querySelector(".msg__author");
+      if (author) article.setAttribute("aria-label", author.textContent + ", " + full);
     });
   }
+
+  /* Long messages (the server marks them `msg__content--long`, live.js the ones that
+     arrive live) fold to a few lines behind "Show more". Without JavaScript the
+     button stays hidden and the whole text shows. */
+  function setFolded(content, button, folded) {
+    content.classList.toggle("msg__content--clamped", folded);
+    button.setAttribute("aria-expanded", folded ? "false" : "true");
+    button.textContent = folded ? "Show more" : "Show less";
+  }
+
+  function moreButton(content) {
+    return content.parentNode.querySelector(":scope > .msg__more");
+  }
+
+  function fold(content) {
+    var button = moreButton(content);
+    if (!content.classList.contains("msg__content--long")) {
+      content.classList.remove("msg__content--clamped");
+      if (button) button.remove();
+      return;
+    }
+    if (!button) {
+      button = document.createElement("button");
+      button.type = "button";
+      button.className = "msg__more";
+      button.hidden = true;
+      content.after(button);
+    }
+    button.setAttribute("aria-controls", content.id);
+    /* A message the reader opened stays open when its text changes. */
+    var open = !button.hidden && button.getAttribute("aria-expanded") === "true";
+    setFolded(content, button, !open);
+    button.hidden = false;
+  }
+
+  function enhance(root) {
+    localizeTimes(root);
+    root.querySelectorAll(".msg__content--long").forEach(fold);
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest(".msg__more");
+    if (!button) return;
+    var content = document.getElementById(button.getAttribute("aria-controls"));
+    if (content) setFolded(content, button, button.getAttribute("aria-expanded") === "true");
+  });
+
+  /* Tabbing to a link hidden in a folded message unfolds it. */
+  document.addEventListener("focusin", function (event) {
+    var content = event.target.closest && event.target.closest(".msg__content--clamped");
+    var button = content && moreButton(content);
+    if (button) setFolded(content, button, false);
+  });
 
   function csrfToken() {
     var input = document.querySelector("input[name=csrfmiddlewaretoken]");
@@ -75,7 +141,9 @@
         list.removeAttribute("id");
         panel.append(head, document.adoptNode(list));
         localizeTimes(panel);
-        article.querySelector(".msg__content").after(panel);
+        /* Below the text, and below its "Show more" if it has one. */
+        var content = article.querySelector(".msg__content");
+        (article.querySelector(":scope > .msg__more") || content).after(panel);
         link.setAttribute("aria-expanded", "true");
         link.setAttribute("aria-controls", panel.id);
         panel.focus();
@@ -136,7 +204,9 @@
     document.querySelectorAll("button[type=submit][disabled]").forEach(function (b) { b.disabled = false; });
   });
 
-  document.addEventListener("DOMContentLoaded", function () { localizeTimes(document); });
+  document.addEventListener("DOMContentLoaded", function () { enhance(document); });
 
-  window.Messaging = { localizeTimes: localizeTimes, post: post, csrfToken: csrfToken };
+  window.Messaging = {
+    localizeTimes: localizeTimes, enhance: enhance, fold: fold, post: post, csrfToken: csrfToken,
+  };
 })();

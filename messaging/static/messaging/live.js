@@ -3,7 +3,7 @@
    count up, and down when the person reads in any tab; the tab's title leads with
    the unread messages, "(3) Inbox · Messaging". If the socket is missing or refused,
    the pages simply stay as the server rendered them. User text goes in with
-   textContent only.
+   textContent only (links in a message's text are elements made here, see `fillText`).
 
    Reconnecting, by close code:
    - 4401/4403 (signed out, not allowed): never; retrying cannot help.
@@ -217,7 +217,7 @@
   function onUpdated(message) {
     var article = document.getElementById("m" + message.id);
     if (article) {
-      article.querySelector("[data-content]").textContent = message.content;
+      showText(article.querySelector("[data-content]"), message.content);
       var edited = article.querySelector("[data-history]");
       if (edited && message.edited) edited.hidden = false;
       var panel = article.querySelector(".history-panel");
@@ -234,7 +234,10 @@
     var article = document.getElementById("m" + data.id);
     if (article) {
       article.classList.add("msg--deleted");
-      article.querySelector("[data-content]").textContent = "This message was deleted.";
+      var content = article.querySelector("[data-content]");
+      content.textContent = "This message was deleted.";
+      content.classList.remove("msg__content--long");
+      if (window.Messaging) window.Messaging.fold(content);
       var actions = article.querySelector(".msg__actions");
       if (actions) actions.remove();
     }
@@ -290,7 +293,7 @@
     item.querySelector(".note__icon").classList.add("note__icon--" + note.kind);
     var link = item.querySelector(".note__link");
     link.href = "/messages/" + note.message + "/?notification=" + note.id + "#m" + note.message;
-    link.textContent = note.text;
+    noteText(link, note.text);
     item.querySelector(".note__kind").textContent =
       { message: "New message", reply: "Reply", edit: "Edit" }[note.kind] || note.kind;
     setTime(item.querySelector("time"), note.created_at);
@@ -349,11 +352,15 @@
     edited.hidden = !message.edited;
     if (replyTo) {
       var context = article.querySelector(".msg__context");
-      context.textContent = "↪ to " + replyTo.dataset.sender + ": “" +
-        preview(replyTo.querySelector("[data-content]").textContent, 60) + "”";
+      var quoted = document.createElement("bdi");
+      quoted.textContent = preview(replyTo.querySelector("[data-content]").textContent, 60);
+      context.textContent = "";
+      context.append("↪ to " + replyTo.dataset.sender + ": “", quoted, "”");
       context.hidden = false;
     }
-    article.querySelector("[data-content]").textContent = message.content;
+    var content = article.querySelector("[data-content]");
+    content.id = "content-" + message.id;
+    showText(content, message.content);
     article.querySelector("input[name=parent_message]").value = message.id;
     var box = article.querySelector("textarea");
     box.id = "reply-" + message.id;
@@ -529,7 +536,7 @@
           var next = fresh.getElementById(id);
           if (!current || !next) return;
           current.replaceWith(document.adoptNode(next));
-          if (window.Messaging) window.Messaging.localizeTimes(next);
+          if (window.Messaging) window.Messaging.enhance(next);
         });
         EMPTY_NOTES.forEach(function (id) {
           var current = document.getElementById(id);
@@ -577,6 +584,98 @@
         setBadge("messages", counts.messages);
       })
       .catch(function () {});
+  }
+
+  /* Message text ----------------------------------------------------------------
+     The rules of the server's `linkify` and `folds` (web/templatetags/messaging_tags.py):
+     change them together. */
+
+  /* `http://` or `https://` (spelled out: an ignore-case match would take the long s,
+     U+017F, for "s"),
+     not glued to a word or another scheme; it ends at whitespace, controls, < > ",
+     and at invisible characters that could disguise it (bidi controls, zero widths). */
+  var URL_PATTERN =
+    /(^|[^\p{L}\p{N}_+.\-:\/@])([hH][tT][tT][pP][sS]?:\/\/[^\s<>"\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]+)/gu;
+  /* Punctuation after an address belongs to the sentence; so does a closing bracket
+     the address did not open. */
+  var TRAILING =
+    ".,!?:;'*\u2026\u201d\u2019\u00bb\u203a\u3002\u3001\uff0c\uff01\uff1f\uff1a\uff1b";
+  var CLOSING = { ")": "(", "]": "[" };
+  var FOLD_OVER_CHARS = 600;
+  var FOLD_OVER_LINES = 12;
+
+  function count(text, char) {
+    return text.split(char).length - 1;
+  }
+
+  function trimUrl(url) {
+    var closes = {};
+    Object.keys(CLOSING).forEach(function (close) {
+      closes[close] = count(url, close) - count(url, CLOSING[close]);
+    });
+    var end = url.length;
+    while (end) {
+      var last = url.charAt(end - 1);
+      if (TRAILING.indexOf(last) !== -1) {
+        end -= 1;
+      } else if (closes[last] > 0) {
+        closes[last] -= 1;
+        end -= 1;
+      } else {
+        break;
+      }
+    }
+    return url.slice(0, end);
+  }
+
+  function hasHost(url) {
+    var host = url.split("://")[1].split(/[/?#]/)[0];
+    return /[\p{L}\p{N}]/u.test(host);
+  }
+
+  /* The text as text nodes, each address an <a> that opens apart from the page. */
+  function fillText(el, text) {
+    el.textContent = "";
+    var done = 0;
+    var match;
+    URL_PATTERN.lastIndex = 0;
+    while ((match = URL_PATTERN.exec(text)) !== null) {
+      var url = trimUrl(match[2]);
+      if (!hasHost(url)) continue;
+      var start = match.index + match[1].length;
+      var link = document.createElement("a");
+      link.setAttribute("href", url);
+      link.rel = "noopener noreferrer";
+      link.target = "_blank";
+      link.textContent = url;
+      el.append(text.slice(done, start), link);
+      done = start + url.length;
+    }
+    el.append(text.slice(done));
+  }
+
+  function isLong(text) {
+    return Array.from(text).length > FOLD_OVER_CHARS || count(text, "\n") >= FOLD_OVER_LINES;
+  }
+
+  /* A message's text element: its text and links, folded when long. */
+  function showText(el, text) {
+    fillText(el, text);
+    el.classList.toggle("msg__content--long", isLong(text));
+    if (window.Messaging) window.Messaging.fold(el);
+  }
+
+  /* A notification's text, the message's preview isolated as the server does (`note_text`). */
+  function noteText(el, text) {
+    var at = text.indexOf(": ");
+    if (at === -1) {
+      el.textContent = text;
+      return;
+    }
+    var quoted = document.createElement("bdi");
+    quoted.textContent = text.slice(at + 2);
+    el.textContent = "";
+    el.append(text.slice(0, at + 2), quoted);
   }
 
   /* Helpers -------------------------------------------------------------------- */

@@ -86,7 +86,7 @@ def test_inbox_lists_conversations_newest_first_with_preview_and_unread(
     page = text(as_user(alice).get("/"))
 
     assert page.index("carol") < page.index("bob</span>")
-    assert "You: </span><span data-preview>newest, to carol" in page
+    assert 'You: </span><span dir="auto" data-preview>newest, to carol' in page
     assert "second from bob" in page
     bob_row = re.search(r'<li class="conv[^"]*" data-partner="bob".*?</li>', page, re.S).group(0)
     assert "conv--unread" in bob_row
@@ -306,7 +306,7 @@ def test_sender_edits_and_the_edited_mark_opens_the_history(as_user, alice, bob,
     assert response["Location"] == f"/conversations/bob/#m{message.pk}"
     assert re.search(rf'href="/messages/{message.pk}/history/" data-history title', page)
     assert "hello" in history
-    assert 'history__text history__text--old">helo<' in history
+    assert 'history__text history__text--old" dir="auto">helo<' in history
     old = MessageHistory.objects.get(message=message)
     assert old.edited_at.strftime("%b %-d, %Y %H:%M") in history
 
