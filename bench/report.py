@@ -415,7 +415,14 @@ def preset_section(document: dict[str, Any]) -> list[str]:
         f"![req/s of each workload over the bare ceiling, per shape]"
         f"({plot_path(document['preset']).name})",
         "",
+        *_preset_notes(document["preset"]),
     ]
+
+
+def _preset_notes(preset: str) -> list[str]:
+    """What a person found about a published run after it (bench/notes-<preset>.md)."""
+    notes = ROOT / "bench" / f"notes-{preset}.md"
+    return [notes.read_text().strip(), ""] if notes.exists() else []
 
 
 def markdown(documents: dict[str, dict[str, Any]]) -> str:

@@ -462,7 +462,15 @@ def database_urls(pg_database: str | None) -> dict[str, str]:
     }
 
 
-def stack_env(stack: Stack, database_url: str, conn_max_age: int) -> dict[str, str]:
+#: How each shape connects to PostgreSQL, as docs/deploy.md sets it: gunicorn's sync
+#: workers keep a connection; uvicorn's threads share psycopg's pool.
+SHAPE_DATABASE_ENV = {
+    "gunicorn": {"DB_CONN_MAX_AGE": "60", "DB_POOL_MAX_SIZE": "0"},
+    "uvicorn": {"DB_CONN_MAX_AGE": "0", "DB_POOL_MAX_SIZE": "4"},
+}
+
+
+def stack_env(stack: Stack, database_url: str, conn_max_age: int, pool: int = 0) -> dict[str, str]:
     env = dict(os.environ)
     # The product's cache and channel layer stay in-process: the view uses neither, and
     # the run must not depend on, or disturb, the machine's Redis.
@@ -471,6 +479,7 @@ def stack_env(stack: Stack, database_url: str, conn_max_age: int) -> dict[str, s
     env.update(
         DJANGO_SETTINGS_MODULE=stack.settings,
         DB_CONN_MAX_AGE=str(conn_max_age),
+        DB_POOL_MAX_SIZE=str(pool),
         DEBUG="false",
         LOG_LEVEL="WARNING",
         PYTHONUNBUFFERED="1",
@@ -764,12 +773,24 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     logfile = WORK_DIR / f"{run_id}.log"
     urls = database_urls(args.pg_database)
-    envs = {stack.name: stack_env(stack, urls[stack.name], args.conn_max_age) for stack in STACKS}
     log(f"run {run_id}: load average {load_average()}; server output in {logfile}")
+
+    def env_for(stack: Stack, shape: str) -> dict[str, str]:
+        # On PostgreSQL each shape connects as it does in production; SQLite as told.
+        if not args.pg_database:
+            return stack_env(stack, urls[stack.name], args.conn_max_age)
+        shaped = SHAPE_DATABASE_ENV[shape]
+        return stack_env(
+            stack,
+            urls[stack.name],
+            int(shaped["DB_CONN_MAX_AGE"]),
+            int(shaped["DB_POOL_MAX_SIZE"]),
+        )
+
     cookies = {}
     for stack in STACKS:
         log(f"preparing {stack.name} ({stack.settings}, {urls[stack.name]})")
-        cookies[stack.name] = prepare(stack, envs[stack.name], logfile)
+        cookies[stack.name] = prepare(stack, env_for(stack, shapes[0]), logfile)
 
     load_before = load_average()
     results: dict[str, dict[str, dict[str, Any]]] = {}
@@ -778,7 +799,7 @@ def main(argv: list[str] | None = None) -> int:
     for shape in shapes:
         for stack in STACKS:
             log(f"{shape}/{stack.name}: {args.workers} workers")
-            with Server(shape, stack, args.workers, envs[stack.name], logfile) as server:
+            with Server(shape, stack, args.workers, env_for(stack, shape), logfile) as server:
                 server.wait_ready(cookies[stack.name])
                 databases = [urls[stack.name].rsplit("/", 1)[1]] if args.pg_database else []
                 measured = measure(server, cookies[stack.name], args, databases)

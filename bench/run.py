@@ -55,12 +55,7 @@ DEFAULT_SHAPES = ("gunicorn",)
 #: The ruler's stacks (bare Django, the product's middleware) live in these databases.
 CEILING_DATABASE = "messaging_bench_ceiling"
 #: How each shape connects to PostgreSQL in production (docs/deploy.md).
-SHAPE_DATABASE_ENV = {
-    "gunicorn": {"DB_CONN_MAX_AGE": "60", "DB_POOL_MAX_SIZE": "0"},
-    "uvicorn": {"DB_CONN_MAX_AGE": "0", "DB_POOL_MAX_SIZE": "4"},
-}
-#: The ceiling's stacks keep a connection as the product does under the same shape.
-SHAPE_CONN_MAX_AGE = {"gunicorn": 60, "uvicorn": 0}
+SHAPE_DATABASE_ENV = ruler.SHAPE_DATABASE_ENV
 PRODUCT = ruler.Stack(
     "workloads", "bench.settings", "config.asgi:application", "config.wsgi:application"
 )
@@ -234,7 +229,14 @@ def measure_ceiling(shape: str, args: argparse.Namespace, logfile: Path) -> dict
     urls = ruler.database_urls(CEILING_DATABASE)
     measured = {}
     for stack in ruler.STACKS:
-        env = ruler.stack_env(stack, urls[stack.name], SHAPE_CONN_MAX_AGE[shape])
+        # The ceiling's stacks connect as the product does under the same shape.
+        shaped = SHAPE_DATABASE_ENV[shape]
+        env = ruler.stack_env(
+            stack,
+            urls[stack.name],
+            int(shaped["DB_CONN_MAX_AGE"]),
+            int(shaped["DB_POOL_MAX_SIZE"]),
+        )
         cookie = ruler.prepare(stack, env, logfile)
         log(f"{shape}/{stack.name} (the ruler): {args.workers} workers")
         with ruler.Server(shape, stack, args.workers, env, logfile) as server:

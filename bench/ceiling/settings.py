@@ -2,7 +2,8 @@
 
 The database is `CEILING_DATABASE_URL` (any dj-database-url URL), by default a SQLite
 file of its own under var/bench/ceiling/. `DB_CONN_MAX_AGE` is read as the product's
-settings read it, so both stacks connect to their database the same way.
+settings read it, and so is `DB_POOL_MAX_SIZE` (psycopg's pool, on PostgreSQL), so both
+stacks connect to their database the same way under each server shape.
 """
 
 import os
@@ -30,12 +31,20 @@ ROOT_URLCONF = "bench.ceiling.urls"
 WSGI_APPLICATION = "bench.ceiling.wsgi.application"
 ASGI_APPLICATION = "bench.ceiling.asgi.application"
 
+DB_POOL_MAX_SIZE = int(os.environ.get("DB_POOL_MAX_SIZE", "0"))
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("CEILING_DATABASE_URL", f"sqlite:///{DEFAULT_DATABASE}"),
-        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
+        conn_max_age=0 if DB_POOL_MAX_SIZE else int(os.environ.get("DB_CONN_MAX_AGE", "0")),
     )
 }
+if DB_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # As the product's settings do: psycopg's pool, for the ASGI shape.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DB_POOL_MAX_SIZE,
+        "timeout": 2,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 LOGGING = {
