@@ -27,7 +27,7 @@ from django.core.cache.backends.locmem import LocMemCache
 from messaging import cache as keys
 from messaging.cache_backends import FaultTolerantRedisCache
 from messaging.realtime import publishing as realtime
-from messaging.tests.utils import each_event
+from messaging.tests.utils import each_event, wait_for
 
 from .test_cache_outage import needs_redis_server, redis_server, use_redis  # noqa: F401
 
@@ -35,18 +35,6 @@ pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[2]
 RETRY_THREAD = "cache-epoch-retry"
-
-
-def wait_for(condition, timeout: float = 5.0, what: str = "the condition"):
-    """Poll `condition` until it is truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(0.01)
 
 
 def retry_threads() -> list[threading.Thread]:

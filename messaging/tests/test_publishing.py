@@ -15,7 +15,7 @@ import threading
 import pytest
 
 from messaging.realtime import publishing
-from messaging.tests.test_cache_epoch_retry import wait_for
+from messaging.tests.utils import wait_for
 
 
 class RecordingLayer:

@@ -1,5 +1,7 @@
 """Helpers shared by the test modules."""
 
+import time
+
 import pytest
 from django.db import connection
 
@@ -16,3 +18,15 @@ def each_event(batch, handle) -> None:
     for group, message in batch:
         if message["type"] == EVENT_HANDLER:
             handle(int(group.rsplit(".", 1)[1]), message["event"], message["data"])
+
+
+def wait_for(condition, timeout: float = 5.0, what: str = "the condition"):
+    """Poll `condition` until it is truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(0.01)
