@@ -367,6 +367,13 @@ def inbox_page_key(user_id: int, url: str) -> str:
     return _key("inbox", user_id, f"g{user_generation(user_id)}", hashed(url))
 
 
+def message_fragment_key(viewer_id: int, message_id: int, *parts: object) -> str:
+    """One message's HTML as `viewer_id` sees it. `parts` say which state of it (its
+    version and read state, the version of the message it quotes, the markup's), so
+    a changed message is a new key and nothing needs purging."""
+    return _key("fragment", "message", viewer_id, message_id, *parts)
+
+
 # Whole responses -------------------------------------------------------------
 
 
@@ -381,20 +388,12 @@ def conversation_page_key_prefix(user_id: int, partner_id: int, *extra: str) -> 
     return _key("page", "conversation", user_id, partner_id, f"g{generation}", *extra)
 
 
-def conversation_threads_key(user_id: int, partner_id: int, *, path: str, csrf_cookie: str) -> str:
-    """What the `{% cache %}` fragment of a conversation page's threads varies on.
-
-    The viewer, the conversation's generation, and (hashed) the page's path and the
-    CSRF cookie, both of which its forms carry. The template tag hashes it once more
-    into its own key; building it here puts the schema version in it like in every key.
-    """
+def conversation_window_key(user_id: int, partner_id: int, *, before: int | None) -> str:
+    """What the `{% cache %}` of a conversation page's messages varies on: the viewer,
+    the conversation's generation and where the window ends (`before`, else the newest).
+    The template tag hashes it once more into its own key; building it here puts the
+    schema version in it like in every key."""
     generation = conversation_generation(user_id, partner_id)
     return _key(
-        "fragment",
-        "conversation-threads",
-        user_id,
-        partner_id,
-        f"g{generation}",
-        hashed(path),
-        hashed(csrf_cookie),
+        "fragment", "conversation-window", user_id, partner_id, f"g{generation}", before or ""
     )

@@ -56,6 +56,10 @@ class Message(models.Model):
         max_length=64, null=True, blank=True, editable=False
     )
 
+    # Moves with every change of the text (`services.history_record_edit`): a message's
+    # rendered HTML is cached under it (`web/fragments.py`), so an edit needs no purge.
+    version = models.PositiveIntegerField(default=1, editable=False)
+
     objects = MessageQuerySet.as_manager()
     unread = UnreadMessagesManager()
 

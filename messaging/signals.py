@@ -41,7 +41,7 @@ def record_edit_history(sender, instance: Message, raw: bool = False, update_fie
             instance,
             old_content=old_content,
             edited_by=getattr(instance, "_edited_by", None),
-            persist_edited=update_fields is not None and "edited" not in update_fields,
+            persist=sorted({"edited", "version"} - set(update_fields or {"edited", "version"})),
         )
         instance._loaded_content = instance.content
 

@@ -9,6 +9,7 @@ from .conversations import (
 )
 from .messages import (
     conversation_thread_roots,
+    conversation_window,
     history_list,
     message_for_idempotency_key,
     message_get_for_participant,
@@ -45,6 +46,7 @@ __all__ = [
     "block_list",
     "conversation_list",
     "conversation_thread_roots",
+    "conversation_window",
     "history_list",
     "message_for_idempotency_key",
     "message_get_for_participant",

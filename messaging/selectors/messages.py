@@ -5,7 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, QuerySet, Subquery, Window
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Window,
+)
 from django.db.models.functions import Coalesce, RowNumber
 
 from .. import cache as cache_keys
@@ -131,9 +141,66 @@ def thread_get(user: User, message_id: Any) -> Message:
         parent = by_id.get(node.parent_message_id)
         if parent is not None:
             parent.replies_list.append(node)
+            node.parent_message = parent  # loaded already: what a reply quotes costs no query
     for node in nodes:
         node.reply_count = len(node.replies_list)
     return root
+
+
+#: What a conversation page shows of a message and of the message it answers.
+WINDOW_FIELDS = (
+    "id",
+    "sender_id",
+    "receiver_id",
+    "content",
+    "timestamp",
+    "edited",
+    "read",
+    "version",
+    "parent_message_id",
+    "thread_root_id",
+    "parent_message__id",
+    "parent_message__sender_id",
+    "parent_message__content",
+    "parent_message__version",
+)
+#: However many are unread, a window stops here; the rest is one scroll up.
+MAX_WINDOW = 300
+
+
+def conversation_window(
+    user: User, partner: User, *, before: int | None = None, size: int = 50
+) -> tuple[list[Message], bool]:
+    """The conversation as a chat shows it: the newest `size` messages (or those before
+    message `before`), oldest first, each with the message it answers; and whether
+    older ones exist.
+
+    Opening at the latest (no `before`) when even the oldest shown is unread for
+    `user`, the window grows to reach the first unread (up to `MAX_WINDOW`), so the
+    page can open there. One query over the pair index, two in that case.
+    """
+    window = (
+        Message.objects.between(user, partner)
+        .select_related("parent_message")
+        .only(*WINDOW_FIELDS)
+        .order_by("-timestamp", "-id")
+    )
+    if before is not None:
+        anchor = Message.objects.filter(pk=before).values("timestamp")[:1]
+        window = window.filter(
+            Q(timestamp__lt=Subquery(anchor)) | Q(timestamp=Subquery(anchor), id__lt=before)
+        )
+    rows = list(window[: size + 1])
+    if before is None and len(rows) > size:
+        oldest = rows[size - 1]
+        if oldest.receiver_id == user.pk and not oldest.read:
+            unread = Message.unread.filter(receiver=user, sender=partner).count()
+            grown = min(MAX_WINDOW, unread + 10)
+            if grown > size:
+                size = grown
+                rows = list(window[: size + 1])
+    has_older = len(rows) > size
+    return rows[:size][::-1], has_older
 
 
 def conversation_thread_roots(user: User, partner: User) -> MessageQuerySet:

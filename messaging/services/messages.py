@@ -7,9 +7,11 @@ from `selectors.recipient` (which checked blocks), the parent from
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from .. import payloads, selectors
@@ -103,7 +105,7 @@ def message_edit(*, user: User, message: Message | int, content: str) -> Message
     message.content = content
     message._edited_by = user
     # The pre_save signal stores the previous text and sets `edited`.
-    message.save(update_fields=["content", "edited"])
+    message.save(update_fields=["content", "edited", "version"])
     if message.receiver_blocks_sender:
         return message
     notification = Notification.objects.create(
@@ -165,16 +167,19 @@ def history_record_edit(
     *,
     old_content: str,
     edited_by: User | None = None,
-    persist_edited: bool = False,
+    persist: Collection[str] = (),
 ) -> MessageHistory:
-    """Called by `pre_save` when a message's text changes: keep the old text, mark it edited.
+    """Called by `pre_save` when a message's text changes: keep the old text, mark it
+    edited and move its version on.
 
-    `persist_edited` when the save under way will not write `edited` itself (a save
-    with `update_fields` that leaves it out).
+    `persist` names the fields of `edited` and `version` that the save under way will
+    not write itself (a save with `update_fields` that leaves them out).
     """
     message.edited = True
-    if persist_edited:
-        Message.objects.filter(pk=message.pk).update(edited=True)
+    message.version += 1
+    changes = {"edited": True, "version": F("version") + 1}
+    if persist:
+        Message.objects.filter(pk=message.pk).update(**{field: changes[field] for field in persist})
     return MessageHistory.objects.create(
         message_id=message.pk,
         old_content=old_content,

@@ -64,7 +64,7 @@ PAGE_KEY = re.compile(
     rf"^views\.decorators\.cache\.cache_(page|header)\.{re.escape(keys.PREFIX)}"
     r":page:conversation:(?P<user>\d+):(?P<partner>\d+):"
 )
-FRAGMENT_KEY = re.compile(r"^template\.cache\.conversation_threads\.[0-9a-f]{32}$")
+FRAGMENT_KEY = re.compile(r"^template\.cache\.conversation_window\.[0-9a-f]{32}$")
 #: Django REST framework's throttles keep their counters in the cache under their own keys.
 THROTTLE_KEY = re.compile(r"^throttle_[a-z]+_\d+$")
 

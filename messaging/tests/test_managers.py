@@ -50,7 +50,7 @@ def test_unread_for_user_loads_only_the_listed_fields(bob, mailbox, django_asser
 
     assert senders == ["carol", "alice"]
     message = unread[0]
-    assert message.get_deferred_fields() == {"idempotency_key"}
+    assert message.get_deferred_fields() == {"idempotency_key", "version"}
     assert message.sender.get_deferred_fields() == {
         "password",
         "last_login",

@@ -24,10 +24,12 @@ from django.core.exceptions import PermissionDenied as HttpPermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .. import auth_tokens, selectors, services
@@ -35,17 +37,15 @@ from .. import cache as cache_keys
 from ..api.throttling import AccountRateThrottle, AuthRateThrottle, SendRateThrottle
 from ..exceptions import NotFound, PermissionDenied, ValidationError
 from ..models import Message
+from . import fragments
 from .forms import DeleteAccountForm, EditForm, MessageForm, PasswordChangeForm, SignupForm
 from .page_cache import cache_conversation_page
 
-#: Conversations per inbox page, threads per conversation page, notifications per page.
+#: Conversations per inbox page, notifications per page.
 INBOX_PAGE_SIZE = 20
-THREADS_PAGE_SIZE = 20
 NOTIFICATIONS_PAGE_SIZE = 30
 #: Blocked people per page of the account page.
 BLOCKED_PAGE_SIZE = 50
-#: Replies loaded per thread on a conversation page; the thread page shows them all.
-REPLIES_PER_THREAD = 50
 #: Nesting shown as indentation; deeper replies are listed flat at this depth.
 MAX_DEPTH = 4
 #: A branch with more replies than this under it starts collapsed (<details>).
@@ -319,19 +319,42 @@ def compose(request: AuthenticatedHttpRequest) -> HttpResponse:
 # The conversation page ----------------------------------------------------------
 
 
-class ThreadPage:
-    """A conversation page's threads, loaded only when the template's fragment cache misses."""
+class ChatWindow:
+    """The messages a conversation page shows, loaded only when the template's
+    `{% cache %}` of them misses; each message's HTML from `fragments`."""
 
-    def __init__(self, user, partner, number: Any) -> None:
-        self.user, self.partner, self.number = user, partner, number
+    def __init__(self, user, partner, before: int | None) -> None:
+        self.user, self.partner, self.before = user, partner, before
 
     @cached_property
-    def page(self):
-        roots = selectors.conversation_thread_roots(self.user, self.partner)
-        page = Paginator(roots, THREADS_PAGE_SIZE).get_page(self.number)
-        trees = selectors.thread_trees(list(page.object_list), limit=REPLIES_PER_THREAD)
-        page.object_list = [shape_thread(root, self.user) for root in trees]
-        return page
+    def _loaded(self) -> tuple[list[Message], bool]:
+        return selectors.conversation_window(self.user, self.partner, before=self.before)
+
+    @property
+    def has_older(self) -> bool:
+        return self._loaded[1]
+
+    @property
+    def oldest_id(self) -> int | None:
+        rows = self._loaded[0]
+        return rows[0].pk if rows else None
+
+    @cached_property
+    def first_unread(self) -> int | None:
+        viewer = self.user.pk
+        return next((m.pk for m in self._loaded[0] if m.receiver_id == viewer and not m.read), None)
+
+    @cached_property
+    def items(self) -> list[tuple[int, bool, Any]]:
+        """(id, mine, HTML) of each message, oldest first."""
+        rows = self._loaded[0]
+        people = {self.user.pk: self.user.username, self.partner.pk: self.partner.username}
+        html = fragments.messages_html(rows, viewer=self.user, people=people)
+        viewer = self.user.pk
+        return [
+            (message.pk, message.sender_id == viewer, fragment)
+            for message, fragment in zip(rows, html, strict=True)
+        ]
 
 
 def shape_thread(root, viewer, *, highlight: int | None = None):
@@ -383,27 +406,49 @@ def _flatten(node) -> list:
     return sorted(flat, key=lambda message: (message.timestamp, message.pk))
 
 
+def _positive_int(value: Any) -> int | None:
+    """An id from a query string or a form, else None (absent, or not an id)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def _reply_target(request: AuthenticatedHttpRequest, partner, parent_id: int | None):
+    """The message a reply answers (`?reply=` without JavaScript), if it is in this conversation."""
+    if parent_id is None:
+        return None
+    try:
+        parent = selectors.message_get_for_participant(request.user, parent_id)
+    except NotFound:
+        return None
+    if partner.pk not in (parent.sender_id, parent.receiver_id):
+        return None
+    people = {request.user.pk: request.user.username, partner.pk: partner.username}
+    return fragments.shape(parent, viewer=request.user, people=people)
+
+
 def _conversation_context(
     request: AuthenticatedHttpRequest, partner, form: MessageForm
 ) -> dict[str, Any]:
     user = request.user
-    csrf_cookie = request.COOKIES.get(settings.CSRF_COOKIE_NAME)
+    before = _positive_int(request.GET.get("before"))
+    parent_id = form["parent_message"].value() if form.is_bound else request.GET.get("reply")
     return {
         "partner": partner,
-        "threads": ThreadPage(user, partner, request.GET.get("page")),
+        "window": ChatWindow(user, partner, before),
+        "before": before,
         "form": form,
-        "page_number": request.GET.get("page") or "1",
-        "max_depth": MAX_DEPTH,
-        # The threads fragment is cached per viewer and conversation generation (never
-        # shared, never stale) and per CSRF cookie (its forms carry the token); without
-        # a cookie yet, the token is new and the fragment is not cached.
-        "fragment_cacheable": bool(csrf_cookie),
+        "reply_to": _reply_target(request, partner, _positive_int(parent_id)),
+        "blank_message": fragments.blank(),
+        "message_url": fragments.message_url(),
         # From the partner's lookup (`_conversation_partner`). Blocking bumps the
         # conversation's generation, so no cached page shows an earlier state.
         "blocks_partner": bool(getattr(partner, "blocks_them", False)),
-        "threads_key": cache_keys.conversation_threads_key(
-            user.pk, partner.pk, path=request.get_full_path(), csrf_cookie=csrf_cookie or ""
-        ),
+        # The messages' `{% cache %}`: per viewer and conversation generation (never
+        # shared, never stale) and per window; no form in it, so no CSRF token either.
+        "window_key": cache_keys.conversation_window_key(user.pk, partner.pk, before=before),
     }
 
 
@@ -440,7 +485,8 @@ _conversation_cached = cache_conversation_page(60, vary_on_csrf=True, vary_on_us
 @require_http_methods(["GET", "HEAD", "POST"])
 @rate_limited(SendRateThrottle)
 def conversation(request: AuthenticatedHttpRequest, username: str) -> HttpResponse:
-    """GET: the threads with `username`, newest first. POST: send to them (compose or reply)."""
+    """GET: the conversation with `username` as a chat, oldest at the top, the newest
+    window (or the one `?before=` a message). POST: send to them (a message or a reply)."""
     if request.method == "POST":
         return _conversation_send(request, username)
     if settings.CSRF_COOKIE_NAME not in request.COOKIES:
@@ -468,7 +514,6 @@ def _conversation_send(request: AuthenticatedHttpRequest, username: str) -> Http
             return redirect(f"{back.split('#')[0]}#m{message.pk}")
     partner = partner or _conversation_partner(request, username)
     context = _conversation_context(request, partner, form)
-    context["fragment_cacheable"] = False
     response = render(request, "messaging/conversation.html", context, status=400)
     add_never_cache_headers(response)
     return response
@@ -519,27 +564,55 @@ def _after_block_change(request: HttpRequest, target, done: str) -> HttpResponse
 @page
 @require_GET
 def thread(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
-    """The whole thread holding the message, the message highlighted (notifications link here)."""
-    root = selectors.thread_get(request.user, message_id)
-    shape_thread(root, request.user, highlight=message_id)
-    partner = root.receiver if root.sender_id == request.user.pk else root.sender
+    """The whole thread holding the message, the message highlighted with what one can do
+    with it (notifications and each message's "⋯" without JavaScript link here)."""
+    user = request.user
+    root = selectors.thread_get(user, message_id)
+    shape_thread(root, user, highlight=message_id)
+    partner = root.receiver if root.sender_id == user.pk else root.sender
+    nodes = _flatten_tree(root)
+    people = {user.pk: user.username, partner.pk: partner.username}
+    html = dict(
+        zip(
+            (node.pk for node in nodes),
+            fragments.messages_html(nodes, viewer=user, people=people),
+            strict=True,
+        )
+    )
+    target = _find(root, message_id)
+    actions = render_to_string(
+        "messaging/_message_actions.html",
+        {"target": target, "partner": partner, "user": user},
+        request=request,
+    )
     response = render(
         request,
         "messaging/thread.html",
-        {"root": root, "partner": partner, "highlight": message_id},
+        {
+            "root": root,
+            "partner": partner,
+            "highlight": message_id,
+            "message_url": fragments.message_url(),
+            "tree": fragments.tree(root, html, highlight=message_id, actions=mark_safe(actions)),
+        },
     )
     if not _navigated_here(request):
         return response
-    target = _find(root, message_id)
     if target is not None and target.is_new:
-        services.message_mark_read(user=request.user, message=target.pk)
+        services.message_mark_read(user=user, message=target.pk)
     if request.GET.get("notification"):
         # Opened from a notification: that notification is read now (if it is the viewer's).
         with contextlib.suppress(NotFound):
-            services.notification_mark_read(
-                user=request.user, notification=request.GET["notification"]
-            )
+            services.notification_mark_read(user=user, notification=request.GET["notification"])
     return response
+
+
+def _flatten_tree(root) -> list:
+    """Every message of a shaped thread, parents first."""
+    nodes = [root]
+    for node in nodes:
+        nodes.extend(node.replies_list)
+    return nodes
 
 
 def _find(root, message_id: int):

@@ -189,6 +189,7 @@
 
   document.addEventListener("submit", function (event) {
     var form = event.target;
+    if (event.defaultPrevented) return;
     if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
       event.preventDefault();
       return;
@@ -206,7 +207,110 @@
 
   document.addEventListener("DOMContentLoaded", function () { enhance(document); });
 
+  /* Message text ----------------------------------------------------------------
+     The rules of the server's `linkify` and `folds` (web/templatetags/messaging_tags.py):
+     change them together. */
+
+  /* `http://` or `https://` (spelled out: an ignore-case match would take the long s,
+     U+017F, for "s"),
+     not glued to a word or another scheme; it ends at whitespace, controls, < > ",
+     and at invisible characters that could disguise it (bidi controls, zero widths). */
+  var URL_PATTERN =
+    /(^|[^\p{L}\p{N}_+.\-:\/@])([hH][tT][tT][pP][sS]?:\/\/[^\s<>"\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]+)/gu;
+  /* Punctuation after an address belongs to the sentence; so does a closing bracket
+     the address did not open. */
+  var TRAILING =
+    ".,!?:;'*\u2026\u201d\u2019\u00bb\u203a\u3002\u3001\uff0c\uff01\uff1f\uff1a\uff1b";
+  var CLOSING = { ")": "(", "]": "[" };
+  var FOLD_OVER_CHARS = 600;
+  var FOLD_OVER_LINES = 12;
+
+  function count(text, char) {
+    return text.split(char).length - 1;
+  }
+
+  function trimUrl(url) {
+    var closes = {};
+    Object.keys(CLOSING).forEach(function (close) {
+      closes[close] = count(url, close) - count(url, CLOSING[close]);
+    });
+    var end = url.length;
+    while (end) {
+      var last = url.charAt(end - 1);
+      if (TRAILING.indexOf(last) !== -1) {
+        end -= 1;
+      } else if (closes[last] > 0) {
+        closes[last] -= 1;
+        end -= 1;
+      } else {
+        break;
+      }
+    }
+    return url.slice(0, end);
+  }
+
+  function hasHost(url) {
+    var host = url.split("://")[1].split(/[/?#]/)[0];
+    return /[\p{L}\p{N}]/u.test(host);
+  }
+
+  /* The text as text nodes, each address an <a> that opens apart from the page. */
+  function fillText(el, text) {
+    el.textContent = "";
+    var done = 0;
+    var match;
+    URL_PATTERN.lastIndex = 0;
+    while ((match = URL_PATTERN.exec(text)) !== null) {
+      var url = trimUrl(match[2]);
+      if (!hasHost(url)) continue;
+      var start = match.index + match[1].length;
+      var link = document.createElement("a");
+      link.setAttribute("href", url);
+      link.rel = "noopener noreferrer";
+      link.target = "_blank";
+      link.textContent = url;
+      el.append(text.slice(done, start), link);
+      done = start + url.length;
+    }
+    el.append(text.slice(done));
+  }
+
+  function isLong(text) {
+    return Array.from(text).length > FOLD_OVER_CHARS || count(text, "\n") >= FOLD_OVER_LINES;
+  }
+
+  /* A message's text element: its text and links, folded when long. */
+  function showText(el, text) {
+    fillText(el, text);
+    el.classList.toggle("msg__content--long", isLong(text));
+    fold(el);
+  }
+
+  /* Helpers -------------------------------------------------------------------- */
+
+  /* A short plain-text preview of a message. */
+  function preview(text, length) {
+    length = length || 140;
+    return text.length > length ? text.slice(0, length - 1) + "…" : text;
+  }
+
+  function setTime(el, iso) {
+    if (!el) return;
+    el.setAttribute("datetime", iso);
+    el.textContent = iso;
+    localizeTimes(el.parentNode);
+  }
+
+  function flash(el, name) {
+    name = name || "msg-item--live";
+    var target = name === "bump" ? el : el.closest(".msg-item, .chat__item") || el;
+    target.classList.remove(name);
+    void target.offsetWidth;
+    target.classList.add(name);
+  }
+
   window.Messaging = {
     localizeTimes: localizeTimes, enhance: enhance, fold: fold, post: post, csrfToken: csrfToken,
+    showText: showText, preview: preview, setTime: setTime, flash: flash,
   };
 })();

@@ -26,7 +26,8 @@
   "use strict";
 
   var me = document.body.dataset.user;
-  if (!me || !("WebSocket" in window)) return;
+  var Messaging = window.Messaging;
+  if (!me || !Messaging || !("WebSocket" in window)) return;
 
   var BASE_DELAY = 1000;
   var MAX_DELAY = 30000;
@@ -159,7 +160,6 @@
     if (document.visibilityState !== "visible") return;
     displaced = false;
     reconnectNow();
-    markVisibleRead();
   });
   window.addEventListener("pagehide", function () {
     stopped = true;
@@ -188,85 +188,46 @@
   }
 
   /* `replay`: the frame was shown already and is applied again to lists the page
-     just fetched; only the lists change (no badge, announcement or read mark). */
+     just fetched; only the lists change (no badge, announcement or read mark).
+     Every frame is also a `messaging:frame` event for the page's other scripts (the
+     conversation's, chat.js, and the desktop notifications'); a listener that showed
+     the message on the page says so in `detail.shown`. */
   function handle(type, data, replay) {
-    if (type === "message.created") onCreated(data, replay);
+    var detail = { type: type, data: data, replay: replay, shown: false };
+    document.dispatchEvent(new CustomEvent("messaging:frame", { detail: detail }));
+    if (type === "message.created") onCreated(data, replay, detail.shown);
     else if (type === "message.updated") onUpdated(data);
-    else if (type === "message.deleted") onDeleted(data, replay);
-    else if (type === "message.read") onRead(data);
+    else if (type === "message.deleted") onDeleted(replay);
     else if (type === "conversation.read") onReadByMe(data, replay);
     else if (type === "notification.created") onNotification(data, replay);
   }
 
-  function onCreated(message, replay) {
-    if (partner && message.sender === partner) {
-      if (insertMessage(message)) {
-        if (replay) return;
-        queueRead(message.id);
-        announce("New message from " + message.sender);
-        return;
-      }
-    }
+  function onCreated(message, replay, shown) {
+    /* On the open conversation it is read at once: no badge to count up. */
+    if (shown) return;
     /* Not shown again when the inbox row has it already (the page was fetched after it). */
-    var shown = updateInboxRow(message);
-    if (replay || !shown) return;
+    var fresh = updateInboxRow(message);
+    if (replay || !fresh) return;
     bumpBadge("messages", 1);
     announce("New message from " + message.sender);
   }
 
   function onUpdated(message) {
-    var article = document.getElementById("m" + message.id);
-    if (article) {
-      showText(article.querySelector("[data-content]"), message.content);
-      var edited = article.querySelector("[data-history]");
-      if (edited && message.edited) edited.hidden = false;
-      var panel = article.querySelector(".history-panel");
-      if (panel) panel.remove();
-      flash(article);
-    }
     var row = inboxRow(message.sender);
     if (row && row.dataset.last === String(message.id)) {
-      row.querySelector("[data-preview]").textContent = preview(message.content);
+      row.querySelector("[data-preview]").textContent = Messaging.preview(message.content);
     }
   }
 
-  function onDeleted(data, replay) {
-    var article = document.getElementById("m" + data.id);
-    if (article) {
-      article.classList.add("msg--deleted");
-      var content = article.querySelector("[data-content]");
-      content.textContent = "This message was deleted.";
-      content.classList.remove("msg__content--long");
-      if (window.Messaging) window.Messaging.fold(content);
-      var actions = article.querySelector(".msg__actions");
-      if (actions) actions.remove();
-    }
+  function onDeleted(replay) {
     if (!replay) refreshCounts(1);
   }
 
-  function onRead(data) {
-    var ids = data.ids || (data.id != null ? [data.id] : []);
-    ids.forEach(function (id) {
-      var receipt = document.querySelector("#m" + id + " [data-receipt]");
-      if (receipt) {
-        receipt.textContent = "Read";
-        receipt.classList.add("msg__receipt--read");
-      }
-    });
-  }
-
   /* This person read `ids` from `partner` (in this tab or another, or on another
-     device), and with them their notifications: no longer new here, the inbox row
-     counts down, and the header's counts and the title come from the server. */
+     device), and with them their notifications: the inbox row counts down, and the
+     header's counts and the title come from the server. */
   function onReadByMe(data, replay) {
     var ids = data.ids || [];
-    ids.forEach(function (id) {
-      var article = document.getElementById("m" + id);
-      if (!article) return;
-      article.classList.remove("msg--new");
-      var pill = article.querySelector(".pill--new");
-      if (pill) pill.remove();
-    });
     if (replay) return;
     var row = inboxRow(data.partner);
     if (row && ids.length) {
@@ -296,134 +257,10 @@
     noteText(link, note.text);
     item.querySelector(".note__kind").textContent =
       { message: "New message", reply: "Reply", edit: "Edit" }[note.kind] || note.kind;
-    setTime(item.querySelector("time"), note.created_at);
+    Messaging.setTime(item.querySelector("time"), note.created_at);
     var empty = document.getElementById("notes-empty");
     if (empty) empty.remove();
     list.prepend(item);
-  }
-
-  /* The conversation page ------------------------------------------------------ */
-
-  function insertMessage(message) {
-    if (document.getElementById("m" + message.id)) return true;
-    var template = document.getElementById("tpl-message");
-    var threads = document.getElementById("threads");
-    if (!template || !threads) return false;
-    var maxDepth = parseInt(conversation.dataset.maxDepth || "4", 10);
-    var target = null;
-    var depth = 0;
-    var replyTo = null;
-    if (message.parent_message != null) {
-      var parent = document.getElementById("m" + message.parent_message);
-      if (!parent) {
-        showNotice(message);
-        return true;
-      }
-      depth = parseInt(parent.dataset.depth || "0", 10) + 1;
-      if (depth > maxDepth) {
-        /* As the server does: past the deepest indent, listed flat with what it answers. */
-        target = parent.closest("ol.replies");
-        depth = maxDepth + 1;
-        replyTo = parent;
-      } else {
-        target = repliesList(parent);
-      }
-    } else if ((conversation.dataset.page || "1") !== "1") {
-      showNotice(message);
-      return true;
-    }
-    var item = template.content.firstElementChild.cloneNode(true);
-    var article = item.querySelector("article");
-    article.id = "m" + message.id;
-    article.dataset.id = message.id;
-    article.dataset.sender = message.sender;
-    article.dataset.depth = depth;
-    article.setAttribute("aria-label", message.sender);
-    var avatar = article.querySelector(".avatar");
-    avatar.textContent = message.sender.charAt(0).toUpperCase();
-    var colour = document.querySelector(".conversation__title .avatar");
-    if (colour) avatar.className = colour.className + " avatar--sm";
-    article.querySelector(".msg__author").textContent = message.sender;
-    var timeLink = article.querySelector(".msg__time");
-    timeLink.href = "/messages/" + message.id + "/#m" + message.id;
-    setTime(timeLink.querySelector("time"), message.timestamp);
-    var edited = article.querySelector("[data-history]");
-    edited.href = "/messages/" + message.id + "/history/";
-    edited.hidden = !message.edited;
-    if (replyTo) {
-      var context = article.querySelector(".msg__context");
-      var quoted = document.createElement("bdi");
-      quoted.textContent = preview(replyTo.querySelector("[data-content]").textContent, 60);
-      context.textContent = "";
-      context.append("↪ to " + replyTo.dataset.sender + ": “", quoted, "”");
-      context.hidden = false;
-    }
-    var content = article.querySelector("[data-content]");
-    content.id = "content-" + message.id;
-    showText(content, message.content);
-    article.querySelector("input[name=parent_message]").value = message.id;
-    var box = article.querySelector("textarea");
-    box.id = "reply-" + message.id;
-    var label = article.querySelector("label");
-    label.htmlFor = box.id;
-    label.textContent = "Reply to " + message.sender;
-    if (target) {
-      target.append(item);
-      var fold = target.closest("details.fold");
-      if (fold) fold.open = true;
-    } else {
-      item.classList.add("thread");
-      item.dataset.thread = message.id;
-      threads.prepend(item);
-      var empty = document.getElementById("threads-empty");
-      if (empty) empty.remove();
-    }
-    return true;
-  }
-
-  function repliesList(parent) {
-    var item = parent.closest(".msg-item");
-    var list = item.querySelector(":scope > .replies-wrap ol[data-replies-for='" + parent.dataset.id + "']");
-    if (list) return list;
-    var wrap = document.createElement("div");
-    wrap.className = "replies-wrap";
-    list = document.createElement("ol");
-    list.className = "replies";
-    list.dataset.repliesFor = parent.dataset.id;
-    wrap.append(list);
-    var more = item.querySelector(":scope > .thread__more");
-    if (more) item.insertBefore(wrap, more);
-    else item.append(wrap);
-    return list;
-  }
-
-  function showNotice(message) {
-    var notice = document.getElementById("live-notice");
-    if (!notice) return;
-    notice.textContent = "";
-    var text = document.createTextNode(message.sender + " wrote in an earlier thread. ");
-    var link = document.createElement("a");
-    link.href = "/messages/" + message.id + "/#m" + message.id;
-    link.textContent = "Show it";
-    notice.append(text, link);
-    notice.hidden = false;
-  }
-
-  /* Messages shown while the page is in view are read; the server is told. */
-  var toMark = [];
-  var marked = {};
-  function queueRead(id) {
-    if (marked[id]) return;
-    marked[id] = true;
-    toMark.push(id);
-    markVisibleRead();
-  }
-  function markVisibleRead() {
-    if (document.visibilityState !== "visible" || !toMark.length || !window.Messaging) return;
-    var ids = toMark.splice(0);
-    ids.forEach(function (id) {
-      window.Messaging.post("/messages/" + id + "/read/").catch(function () {});
-    });
   }
 
   /* The inbox ------------------------------------------------------------------ */
@@ -459,8 +296,8 @@
     row.dataset.last = message.id;
     row.classList.add("conv--unread");
     row.querySelector("[data-you]").hidden = true;
-    row.querySelector("[data-preview]").textContent = preview(message.content);
-    setTime(row.querySelector("time"), message.timestamp);
+    row.querySelector("[data-preview]").textContent = Messaging.preview(message.content);
+    Messaging.setTime(row.querySelector("time"), message.timestamp);
     var badge = row.querySelector("[data-unread]");
     var count = badge.querySelector("[data-badge-count]");
     count.textContent = String((badge.hidden ? 0 : parseInt(count.textContent, 10) || 0) + 1);
@@ -494,7 +331,7 @@
     if (!el) return;
     var now = parseInt(el.querySelector("[data-badge-count]").textContent, 10) || 0;
     setBadge(name, now + by);
-    flash(el, "bump");
+    Messaging.flash(el, "bump");
   }
 
   /* Catching up -----------------------------------------------------------------
@@ -505,8 +342,8 @@
      applied again on top of it (applying a frame to a list twice changes nothing),
      so neither hides the other. The counts are asked again while frames keep
      arriving during the request. */
-  var LISTS = ["threads", "conversations", "notes"];
-  var EMPTY_NOTES = ["threads-empty", "inbox-empty"];
+  var LISTS = ["messages", "conversations", "notes"];
+  var EMPTY_NOTES = ["messages-empty", "inbox-empty"];
 
   function catchUp() {
     var run = ++catchUps;
@@ -536,21 +373,14 @@
           var next = fresh.getElementById(id);
           if (!current || !next) return;
           current.replaceWith(document.adoptNode(next));
-          if (window.Messaging) window.Messaging.enhance(next);
+          Messaging.enhance(next);
         });
         EMPTY_NOTES.forEach(function (id) {
           var current = document.getElementById(id);
           if (current && !fresh.getElementById(id)) current.remove();
         });
         held.forEach(function (frame) { handle(frame.type, frame.data, true); });
-        /* What the partner sent meanwhile is on the open page now: read, as if it had
-           arrived live (once the page is in view). */
-        if (partner) {
-          var unread = document.querySelectorAll("#threads article.msg--new");
-          Array.prototype.forEach.call(unread, function (article) {
-            if (article.dataset.sender === partner) queueRead(article.dataset.id);
-          });
-        }
+        document.dispatchEvent(new CustomEvent("messaging:caught-up"));
       })
       .catch(function () {
         if (run === catchUps) heldFrames = null;
@@ -586,85 +416,6 @@
       .catch(function () {});
   }
 
-  /* Message text ----------------------------------------------------------------
-     The rules of the server's `linkify` and `folds` (web/templatetags/messaging_tags.py):
-     change them together. */
-
-  /* `http://` or `https://` (spelled out: an ignore-case match would take the long s,
-     U+017F, for "s"),
-     not glued to a word or another scheme; it ends at whitespace, controls, < > ",
-     and at invisible characters that could disguise it (bidi controls, zero widths). */
-  var URL_PATTERN =
-    /(^|[^\p{L}\p{N}_+.\-:\/@])([hH][tT][tT][pP][sS]?:\/\/[^\s<>"\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]+)/gu;
-  /* Punctuation after an address belongs to the sentence; so does a closing bracket
-     the address did not open. */
-  var TRAILING =
-    ".,!?:;'*\u2026\u201d\u2019\u00bb\u203a\u3002\u3001\uff0c\uff01\uff1f\uff1a\uff1b";
-  var CLOSING = { ")": "(", "]": "[" };
-  var FOLD_OVER_CHARS = 600;
-  var FOLD_OVER_LINES = 12;
-
-  function count(text, char) {
-    return text.split(char).length - 1;
-  }
-
-  function trimUrl(url) {
-    var closes = {};
-    Object.keys(CLOSING).forEach(function (close) {
-      closes[close] = count(url, close) - count(url, CLOSING[close]);
-    });
-    var end = url.length;
-    while (end) {
-      var last = url.charAt(end - 1);
-      if (TRAILING.indexOf(last) !== -1) {
-        end -= 1;
-      } else if (closes[last] > 0) {
-        closes[last] -= 1;
-        end -= 1;
-      } else {
-        break;
-      }
-    }
-    return url.slice(0, end);
-  }
-
-  function hasHost(url) {
-    var host = url.split("://")[1].split(/[/?#]/)[0];
-    return /[\p{L}\p{N}]/u.test(host);
-  }
-
-  /* The text as text nodes, each address an <a> that opens apart from the page. */
-  function fillText(el, text) {
-    el.textContent = "";
-    var done = 0;
-    var match;
-    URL_PATTERN.lastIndex = 0;
-    while ((match = URL_PATTERN.exec(text)) !== null) {
-      var url = trimUrl(match[2]);
-      if (!hasHost(url)) continue;
-      var start = match.index + match[1].length;
-      var link = document.createElement("a");
-      link.setAttribute("href", url);
-      link.rel = "noopener noreferrer";
-      link.target = "_blank";
-      link.textContent = url;
-      el.append(text.slice(done, start), link);
-      done = start + url.length;
-    }
-    el.append(text.slice(done));
-  }
-
-  function isLong(text) {
-    return Array.from(text).length > FOLD_OVER_CHARS || count(text, "\n") >= FOLD_OVER_LINES;
-  }
-
-  /* A message's text element: its text and links, folded when long. */
-  function showText(el, text) {
-    fillText(el, text);
-    el.classList.toggle("msg__content--long", isLong(text));
-    if (window.Messaging) window.Messaging.fold(el);
-  }
-
   /* A notification's text, the message's preview isolated as the server does (`note_text`). */
   function noteText(el, text) {
     var at = text.indexOf(": ");
@@ -679,26 +430,6 @@
   }
 
   /* Helpers -------------------------------------------------------------------- */
-
-  function preview(text, length) {
-    length = length || 140;
-    return text.length > length ? text.slice(0, length - 1) + "…" : text;
-  }
-
-  function setTime(el, iso) {
-    if (!el) return;
-    el.setAttribute("datetime", iso);
-    el.textContent = iso;
-    if (window.Messaging) window.Messaging.localizeTimes(el.parentNode);
-  }
-
-  function flash(el, name) {
-    name = name || "msg-item--live";
-    var target = name === "bump" ? el : el.closest(".msg-item") || el;
-    target.classList.remove(name);
-    void target.offsetWidth;
-    target.classList.add(name);
-  }
 
   var announcer = document.getElementById("live-announcer");
   function announce(text) {

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, Route, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from .test_story import badge, edit, message, reply_to, sign_up
+from .test_story import badge, edit, message, reply_to, sent, sign_up
 
 pytestmark = pytest.mark.browser
 
@@ -77,13 +77,14 @@ def test_new_messages_edits_and_badges_arrive_live_and_survive_a_drop(person, ap
     expect(badge(vic, "messages")).to_contain_text("1")
     expect(badge(vic, "notifications")).to_contain_text("1")
 
-    # Vic answers in the thread: it appears nested on Uma's open page.
+    # Vic answers it: on Uma's open page the reply arrives at the bottom, quoting it.
     vic.goto("/conversations/uma/")
     live(uma)
     reply_to(vic, "Are you there?", "Here! What's up?")
     root_id = message(uma, "Are you there?").get_attribute("data-id")
-    expect(uma.locator(f"ol[data-replies-for='{root_id}'] article.msg")).to_contain_text(
-        "Here! What's up?"
+    expect(uma.locator("#messages > .chat__item").last).to_contain_text("Here! What's up?")
+    expect(message(uma, "Here! What's up?").locator("[data-quote]")).to_contain_text(
+        "Are you there?"
     )
 
     # Uma edits: Vic's page shows the new text and the "edited" mark, no reload.
@@ -103,7 +104,7 @@ def test_new_messages_edits_and_badges_arrive_live_and_survive_a_drop(person, ap
     live(uma, timeout=RECONNECT_WITHIN)
     uma.get_by_label("Message to vic").fill("Sent while you were away")
     uma.get_by_role("button", name="Send", exact=True).click()
-    expect(message(uma, "Sent while you were away")).to_be_visible()
+    sent(uma, "Sent while you were away")
 
     # Vic's page comes back, and catches up. Its catch-up answer is held until a message
     # sent after the server answered has arrived live: neither may hide the other.
@@ -126,6 +127,7 @@ def test_new_messages_edits_and_badges_arrive_live_and_survive_a_drop(person, ap
     uma.get_by_label("Message to vic").fill("One more thing.")
     uma.get_by_role("button", name="Send", exact=True).click()
     live(uma)
+    sent(uma, "One more thing.")
     expect(message(uma, "One more thing.").locator("[data-receipt]")).to_have_text("Sent")
     expect(vic.locator("li.conv[data-partner=uma] [data-unread]")).to_contain_text("1")
     vic.locator("li.conv[data-partner=uma] a").click()

@@ -40,29 +40,50 @@ def message(page: Page, text: str):
     return page.locator("article.msg").filter(has=page.locator("[data-content]", has_text=text))
 
 
-def _wait_for_the_cursor(page: Page, box) -> None:
-    """The page's script puts the cursor at the end of an opened box; typing first would append."""
-    if page.evaluate("() => Boolean(window.Messaging)"):
-        expect(box).to_be_focused()
+def sent(page: Page, text: str) -> None:
+    """Wait until the server has the message saying `text` (the page sends in the background)."""
+    expect(message(page, text)).to_have_attribute("data-id", re.compile(r"^\d+$"), timeout=15_000)
+
+
+def _scripted(page: Page) -> bool:
+    return page.evaluate("() => Boolean(window.Messaging)")
+
+
+def _from_the_thread_page(page: Page, text: str, action: str) -> None:
+    """Without JavaScript: "⋯" opens the message on its thread page, with its actions."""
+    message(page, text).get_by_role("link", name="Actions for this message").click()
+    page.get_by_role("navigation", name="Actions for this message").get_by_role(
+        "link", name=action
+    ).click()
 
 
 def reply_to(page: Page, text: str, reply: str) -> None:
-    article = message(page, text)
-    article.locator("details[data-action=reply] > summary").click()
-    box = article.locator("details[data-action=reply] textarea")
-    _wait_for_the_cursor(page, box)
-    box.fill(reply)
-    article.get_by_role("button", name="Send reply").click()
-    expect(message(page, reply)).to_be_visible()
+    """Reply to the message saying `text`: its menu's Reply, then the composer."""
+    if _scripted(page):
+        message(page, text).locator("[data-menu]").click()
+        page.get_by_role("menuitem", name="Reply").click()
+    else:
+        _from_the_thread_page(page, text, "Reply")
+    expect(page.locator("#composer-reply")).to_contain_text("Replying to")
+    page.locator("#compose-content").fill(reply)
+    page.get_by_role("button", name="Send", exact=True).click()
+    sent(page, reply)
 
 
 def edit(page: Page, text: str, new_text: str) -> None:
-    article = message(page, text)
-    article.locator("details[data-action=edit] > summary").click()
-    box = article.locator("details[data-action=edit] textarea")
-    _wait_for_the_cursor(page, box)
-    box.fill(new_text)
-    article.get_by_role("button", name="Save").click()
+    """Edit one's message saying `text`: in place from its menu, or on the edit page."""
+    if _scripted(page):
+        message(page, text).locator("[data-menu]").click()
+        page.get_by_role("menuitem", name="Edit").click()
+        box = page.get_by_label("Edit your message")
+        expect(box).to_be_focused()
+        box.fill(new_text)
+        box.press("Enter")
+        expect(box).to_have_count(0)
+    else:
+        _from_the_thread_page(page, text, "Edit")
+        page.get_by_label("Message").fill(new_text)
+        page.get_by_role("button", name="Save").click()
     expect(message(page, new_text)).to_be_visible()
 
 
@@ -107,18 +128,24 @@ def test_two_people_talk_edit_export_and_one_leaves(person, screenshots):
     reply_to(bob, "lunch on Friday", "Yes! I booked a table at Luigi's for 12:30.")
     bob.get_by_label("Message to alice").fill("Also: could you send me the slides from Tuesday?")
     bob.get_by_role("button", name="Send", exact=True).click()
-    expect(message(bob, "slides from Tuesday")).to_be_visible()
+    sent(bob, "slides from Tuesday")
 
-    # Alice sees the reply nested under her message, edits her message and answers the reply.
+    # Alice sees the reply quoting her message, edits her message and answers the reply.
     alice.goto("/conversations/bob/")
-    first = message(alice, "lunch on Friday")
-    root_id = first.get_attribute("data-id")
-    nested = alice.locator(f"ol[data-replies-for='{root_id}'] article.msg")
-    expect(nested).to_contain_text("I booked a table")
+    expect(message(alice, "I booked a table").locator("[data-quote]")).to_contain_text(
+        "lunch on Friday"
+    )
     edit(alice, "lunch on Friday", "Are we still on for lunch on Friday? My treat this time!")
     expect(message(alice, "My treat").locator("a[data-history]")).to_be_visible()
     reply_to(alice, "I booked a table", "Perfect, see you there.")
-    expect(message(alice, "Perfect, see you there.")).to_have_attribute("data-depth", "2")
+    expect(message(alice, "Perfect, see you there.").locator("[data-quote]")).to_contain_text(
+        "I booked a table"
+    )
+    # The thread page shows the replies nested, one click away.
+    alice.goto(message(alice, "Perfect").locator("[data-quote]").get_attribute("href"))
+    root_id = message(alice, "My treat").get_attribute("data-id")
+    nested = alice.locator(f"ol[data-replies-for='{root_id}'] article.msg")
+    expect(nested.first).to_contain_text("I booked a table")
 
     # Bob sees the edit: the "edited" mark opens the history, old text and time, inline.
     bob.goto("/conversations/alice/")
@@ -142,7 +169,7 @@ def test_two_people_talk_edit_export_and_one_leaves(person, screenshots):
     bob.screenshot(path=screenshots / "notifications.png", full_page=True)
     bob.locator(".note__link", has_text="alice edited a message").click()
     expect(bob).to_have_url(re.compile(r"/messages/\d+/\?notification=\d+#m\d+$"))
-    expect(bob.locator("article.msg--highlight")).to_contain_text("My treat")
+    expect(bob.locator(".tree__item--highlight > article.msg")).to_contain_text("My treat")
     bob.goto("/notifications/")
     bob.get_by_role("button", name="Mark all as read").click()
     expect(badge(bob, "notifications")).to_be_hidden()
@@ -154,8 +181,8 @@ def test_two_people_talk_edit_export_and_one_leaves(person, screenshots):
         alice.get_by_role("link", name="Download my data (JSON)").click()
     data = json.loads(Path(download.value.path()).read_text())
     assert data["user"]["username"] == "alice"
-    sent = [m["content"] for m in data["messages_sent"]]
-    assert "Are we still on for lunch on Friday? My treat this time!" in sent
+    texts = [m["content"] for m in data["messages_sent"]]
+    assert "Are we still on for lunch on Friday? My treat this time!" in texts
     assert [h["old_content"] for h in data["history"]] == ["Are we still on for lunch on Friday?"]
 
     # Bob deletes his account: first what will go, then his password.
@@ -193,7 +220,7 @@ def test_every_step_works_without_javascript(person):
     expect(message(ann, "No scripts here.")).to_be_visible()
 
     ben.goto("/conversations/ann/")
-    reply_to(ben, "No scripts here.", "Forms and details elements are enough.")
+    reply_to(ben, "No scripts here.", "Forms and links are enough.")
 
     ann.goto("/conversations/ben/")
     edit(ann, "No scripts here.", "No scripts here at all.")
@@ -216,6 +243,7 @@ def test_pages_look_right_on_a_phone(person, screenshots):
     quinn.goto("/conversations/pia/")
     quinn.get_by_label("Message to pia").fill("Hi Pia, welcome aboard!")
     quinn.get_by_role("button", name="Send", exact=True).click()
+    sent(quinn, "welcome aboard")
 
     phone.goto("/conversations/quinn/")
     reply_to(phone, "welcome aboard", "Thanks Quinn, happy to be here.")

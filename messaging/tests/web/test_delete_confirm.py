@@ -110,17 +110,30 @@ def test_the_confirmation_needs_the_csrf_token(alice, mine):
     assert not Message.objects.filter(pk=mine.pk).exists()
 
 
-@pytest.mark.parametrize("path", ["/conversations/bob/", "thread"])
-def test_each_message_links_to_the_confirmation_instead_of_deleting(as_user, alice, mine, path):
-    path = f"/messages/{mine.pk}/" if path == "thread" else path
+def test_each_message_of_a_thread_links_to_the_confirmation_instead_of_deleting(
+    as_user, alice, mine
+):
+    path = f"/messages/{mine.pk}/"
 
     page = text(as_user(alice).get(path))
 
+    # Back to the conversation once deleted: the thread page may be gone with it.
     assert (
-        f'<a class="btn btn--danger btn--small" href="/messages/{mine.pk}/delete/'
-        f'?next={quote(path)}">Delete message…</a>'
+        f'href="/messages/{mine.pk}/delete/?next={quote("/conversations/bob/", safe="")}">'
+        "Delete…</a>"
     ) in page
     assert f'action="/messages/{mine.pk}/delete/"' not in page
+
+
+def test_the_chat_deletes_through_its_one_menu_and_asks_first(as_user, alice, mine):
+    page = text(as_user(alice).get("/conversations/bob/"))
+
+    # No form per message: the page's one menu asks in its dialog; without JavaScript
+    # "⋯" leads to the thread page above.
+    assert "/delete/" not in page
+    assert page.count('data-do="delete"') == 1
+    assert '<dialog class="confirm" id="confirm-delete"' in page
+    assert f'href="/messages/{mine.pk}/#m{mine.pk}" data-menu' in page
 
 
 def test_the_receiver_gets_no_delete_link(as_user, bob, mine):

@@ -2,8 +2,8 @@
 markup, text runs in its own direction, long words wrap, long messages fold (with
 JavaScript only), and times say they are UTC until the reader's script localizes them.
 
-The filter's rules are also in static/messaging/live.js for the messages that arrive
-live; `test_live_js_links_the_same_way` runs that copy under Node (when installed)
+The filter's rules are also in static/messaging/app.js for the messages that arrive
+live; `test_the_pages_script_links_the_same_way` runs that copy under Node (when installed)
 against the same examples.
 """
 
@@ -279,7 +279,7 @@ def test_a_notification_isolates_the_preview():
     assert note_text("no separator <here>") == "no separator &lt;here&gt;"
 
 
-# The copy in live.js ---------------------------------------------------------------
+# The copy in app.js -----------------------------------------------------------------
 
 PARITY_EXAMPLES = [
     "plain <b>text</b> & more",
@@ -334,11 +334,11 @@ console.log(JSON.stringify(examples.map((text) => {
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
-def test_live_js_links_the_same_way():
-    live_js = Path(finders.find("messaging/live.js"))
+def test_the_pages_script_links_the_same_way():
+    app_js = Path(finders.find("messaging/app.js"))
 
     result = subprocess.run(
-        ["node", "-e", NODE_HARNESS, str(live_js)],
+        ["node", "-e", NODE_HARNESS, str(app_js)],
         input=json.dumps(PARITY_EXAMPLES),
         capture_output=True,
         text=True,
@@ -391,13 +391,14 @@ def test_the_live_message_template_has_the_direction(as_user, alice, bob):
     body = as_user(alice).get("/conversations/bob/").content.decode()
     template = re.search(r'<template id="tpl-message">(.*?)</template>', body, re.S)[1]
 
-    assert '<p class="msg__content" id="" dir="auto" data-content></p>' in template
+    assert '<p class="msg__content" id="content-" dir="auto" data-content></p>' in template
+    assert '<bdi class="msg__quote-text" dir="auto" data-quote-text></bdi>' in template
     assert '<span dir="auto" data-preview></span>' in as_user(alice).get("/").content.decode()
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_reply_quotes_what_it_answers_isolated(as_user, alice, bob, send):
-    """Past the deepest indent a reply names what it answers; the quote is isolated."""
+    """A reply quotes what it answers, isolated so right-to-left text stays whole."""
     parent = send(bob, alice, "root")
     for depth in range(6):
         sender, receiver = (alice, bob) if depth % 2 == 0 else (bob, alice)
@@ -405,7 +406,8 @@ def test_a_reply_quotes_what_it_answers_isolated(as_user, alice, bob, send):
 
     body = as_user(alice).get("/conversations/bob/").content.decode()
 
-    assert "“<bdi>مرحبا 4</bdi>”" in body
+    assert '<bdi class="msg__quote-text" dir="auto" data-quote-text>مرحبا 4</bdi>' in body
+    assert '<span class="msg__quote-author" data-quote-author>You</span>' in body
 
 
 @pytest.mark.django_db(transaction=True)

@@ -148,7 +148,9 @@ def test_compose_shows_what_is_wrong(as_user, alice):
 # The conversation page ----------------------------------------------------------
 
 
-def test_conversation_shows_threads_with_nested_replies(as_user, alice, bob, send):
+def test_conversation_reads_oldest_first_and_replies_quote_what_they_answer(
+    as_user, alice, bob, send
+):
     root = send(alice, bob, "first thread")
     reply = send(bob, alice, "a reply", parent_message=root)
     deeper = send(alice, bob, "a reply to the reply", parent_message=reply)
@@ -156,48 +158,60 @@ def test_conversation_shows_threads_with_nested_replies(as_user, alice, bob, sen
 
     page = text(as_user(alice).get("/conversations/bob/"))
 
-    assert page.index(f'id="m{other.pk}"') < page.index(f'id="m{root.pk}"')  # newest first
-    replies_of_root = page.index(f'data-replies-for="{root.pk}"')
-    assert page.index(f'id="m{root.pk}"') < replies_of_root < page.index(f'id="m{reply.pk}"')
-    replies_of_reply = page.index(f'data-replies-for="{reply.pk}"')
-    assert page.index(f'id="m{reply.pk}"') < replies_of_reply < page.index(f'id="m{deeper.pk}"')
-    assert 'data-depth="2"' in page
-    # Every message has a reply form; the compose form has `receiver` and `content`.
-    for message in (root, reply, deeper, other):
-        assert f'name="parent_message" value="{message.pk}"' in page
+    positions = [page.index(f'id="m{m.pk}"') for m in (root, reply, deeper, other)]
+    assert positions == sorted(positions)  # oldest first, replies in the flow
+    # A reply quotes what it answers and leads to it (its thread without JavaScript).
+    assert f'href="/messages/{root.pk}/#m{root.pk}" data-quote="{root.pk}"' in page
+    assert f'href="/messages/{reply.pk}/#m{reply.pk}" data-quote="{reply.pk}"' in page
+    assert page.count("data-quote=") == 2 + 1  # two replies, and the live template's
+    # No form per message: log-out, block, compose and the delete dialog's, that is all.
+    assert page.count("<form") == 4
     compose = re.search(r'<form[^>]*id="compose-form".*?</form>', page, re.S).group(0)
     assert 'name="receiver" value="bob"' in compose
     assert 'name="content"' in compose
     assert "csrfmiddlewaretoken" in compose
 
 
-def test_long_branches_are_collapsed(as_user, alice, bob, send):
-    root = send(alice, bob, "root")
-    branch = send(bob, alice, "branch", parent_message=root)
-    parent = branch
-    for n in range(5):
-        sender, receiver = (alice, bob) if n % 2 else (bob, alice)
-        parent = send(sender, receiver, f"deep {n}", parent_message=parent)
+def test_a_long_conversation_opens_at_the_newest_and_links_to_older(as_user, alice, bob, send):
+    sent = [send(alice, bob, f"note {n}") for n in range(60)]
     client = as_user(alice)
-    client.get("/conversations/bob/")  # reads everything: nothing new keeps branches open
 
-    page = text(client.get("/conversations/bob/"))
+    newest = text(client.get("/conversations/bob/"))
+    older = text(client.get(f"/conversations/bob/?before={sent[10].pk}"))
 
-    assert '<details class="fold"><summary>5 replies</summary>' in page
+    assert len(re.findall(r'data-item="\d+"', newest)) == 50
+    assert f'id="m{sent[10].pk}"' in newest and f'id="m{sent[9].pk}"' not in newest
+    assert f'<a id="older" href="?before={sent[10].pk}" rel="prev"' in newest
+    assert len(re.findall(r'data-item="\d+"', older)) == 10
+    assert "This is the start of your conversation with bob." in older
+    assert 'href="/conversations/bob/">Newest messages</a>' in older
 
 
-def test_very_deep_threads_stop_indenting(as_user, alice, bob, send):
-    parent = send(alice, bob, "level 0")
-    for level in range(1, 9):
-        sender, receiver = (bob, alice) if level % 2 else (alice, bob)
-        parent = send(sender, receiver, f"level {level}", parent_message=parent)
+def test_the_window_reaches_back_to_the_first_unread(as_user, alice, bob, send):
+    for n in range(5):
+        send(alice, bob, f"old {n}")
+    unread = [send(bob, alice, f"unread {n}") for n in range(70)]
 
     page = text(as_user(alice).get("/conversations/bob/"))
 
-    depths = {int(d) for d in re.findall(r'data-depth="(\d+)"', page)}
-    assert max(depths) == 5
-    assert "level 8" in page
-    assert "↪ to" in page
+    assert len(re.findall(r'data-item="\d+"', page)) == 75
+    divider = page.index('id="first-unread"')
+    assert page.index(f'id="m{unread[0].pk - 1}"') < divider < page.index(f'id="m{unread[0].pk}"')
+
+
+def test_a_reply_without_javascript_starts_from_its_link(as_user, alice, bob, carol, send):
+    asked = send(bob, alice, "lunch?")
+    elsewhere = send(carol, alice, "not here")
+    client = as_user(alice)
+
+    page = text(client.get(f"/conversations/bob/?reply={asked.pk}"))
+    stranger = text(client.get(f"/conversations/bob/?reply={elsewhere.pk}"))
+
+    assert f'<input type="hidden" name="parent_message" value="{asked.pk}">' in page
+    assert 'id="composer-reply" hidden' not in page
+    assert "Replying to <strong data-reply-author>bob</strong>" in page
+    assert 'id="composer-reply" hidden' in stranger
+    assert '<input type="hidden" name="parent_message" value="">' in stranger
 
 
 def test_viewing_a_conversation_marks_it_read_and_the_next_view_shows_it(as_user, alice, bob, send):
@@ -350,9 +364,21 @@ def test_thread_page_shows_the_whole_thread_and_marks_the_message_read(as_user, 
 
     response = as_user(alice).get(f"/messages/{reply.pk}/")
 
+    page = text(response)
     assert response.status_code == 200
-    assert "msg--highlight" in text(response)
-    assert f'id="m{root.pk}"' in text(response)
+    assert (
+        '<li class="tree__item tree__item--highlight">'
+        f'<article class="msg msg--new" id="m{reply.pk}"' in page
+    )
+    # The reply under what it answers.
+    assert (
+        page.index(f'id="m{root.pk}"')
+        < page.index(f'data-replies-for="{root.pk}"')
+        < page.index(f'id="m{reply.pk}"')
+    )
+    # What one can do with the highlighted message: once, as links.
+    assert page.count('aria-label="Actions for this message"') == 1
+    assert f'href="/conversations/bob/?reply={reply.pk}#compose-content">Reply</a>' in page
     reply.refresh_from_db()
     assert reply.read
 

@@ -46,7 +46,7 @@ def initial(username: str) -> str:
 
 # Message text -----------------------------------------------------------------------
 #
-# The same rules are in static/messaging/live.js (`fillText`, `isLong`) for the messages
+# The same rules are in static/messaging/app.js (`fillText`, `isLong`) for the messages
 # that arrive live: change them together.
 
 #: What ends an address: whitespace, controls, `<`, `>`, `"`, and the invisible
