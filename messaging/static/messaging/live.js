@@ -190,6 +190,8 @@
   /* `replay`: the frame was shown already and is applied again to lists the page
      just fetched; only the lists change (no badge, announcement or read mark). */
   function handle(type, data, replay) {
+    document.dispatchEvent(new CustomEvent("messaging:frame",
+      { detail: { type: type, data: data, replay: replay } }));
     if (type === "message.created") onCreated(data, replay);
     else if (type === "message.updated") onUpdated(data);
     else if (type === "message.deleted") onDeleted(data, replay);
