@@ -476,6 +476,16 @@ def test_notifications_empty_state(as_user, alice):
     assert "No notifications yet" in text(as_user(alice).get("/notifications/"))
 
 
+def test_desktop_notifications_control_waits_for_the_script(as_user, alice, client):
+    """Rendered hidden: notify.js shows it where the browser can show desktop notifications."""
+    page = text(as_user(alice).get("/notifications/"))
+
+    assert re.search(r'<section [^>]*id="desktop-notifications"[^>]* hidden>', page)
+    assert 'src="/static/messaging/notify.js' in page
+    assert 'data-thread-url="/messages/0/"' in page
+    assert "notify.js" not in text(client.get("/accounts/login/"))
+
+
 # Account ---------------------------------------------------------------------------
 
 
@@ -575,7 +585,7 @@ def test_live_counts_for_the_script(as_user, alice, bob, send):
 def test_stylesheet_and_scripts_are_static_files():
     from django.contrib.staticfiles import finders
 
-    for name in ("app.css", "app.js", "live.js", "icon.svg"):
+    for name in ("app.css", "app.js", "live.js", "notify.js", "icon.svg"):
         assert finders.find(f"messaging/{name}"), name
 
 
