@@ -60,8 +60,14 @@ class MessageForm(forms.Form):
     receiver = forms.CharField(
         max_length=150,
         label="To",
+        # suggest.js offers the people one can write to as one types (people search).
         widget=forms.TextInput(
-            attrs={"autocomplete": "off", "autocapitalize": "none", "placeholder": "username"}
+            attrs={
+                "autocomplete": "off",
+                "autocapitalize": "none",
+                "placeholder": "username",
+                "data-suggest-people": True,
+            }
         ),
     )
     content = ContentField(label="Message", widget=_textarea(3, "Write a message…"))

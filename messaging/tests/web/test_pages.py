@@ -585,8 +585,19 @@ def test_live_counts_for_the_script(as_user, alice, bob, send):
 def test_stylesheet_and_scripts_are_static_files():
     from django.contrib.staticfiles import finders
 
-    for name in ("app.css", "app.js", "live.js", "notify.js", "icon.svg"):
+    for name in ("app.css", "app.js", "live.js", "chat.js", "notify.js", "suggest.js", "icon.svg"):
         assert finders.find(f"messaging/{name}"), name
+
+
+def test_the_to_field_asks_for_suggestions_for_people_signed_in(as_user, alice, client):
+    """suggest.js enhances the "To" field of the inbox and of the compose page; without
+    it the field is the plain text field it was (tests/browser/test_suggest.py)."""
+    for path in ("/", "/messages/new/"):
+        page = text(as_user(alice).get(path))
+        to = re.search(r'<input [^>]*name="receiver"[^>]*>', page).group(0)
+        assert "data-suggest-people" in to and 'autocomplete="off"' in to, path
+        assert "/static/messaging/suggest.js" in page, path
+    assert "suggest.js" not in text(client.get("/accounts/login/"))
 
 
 def test_posting_to_the_conversation_sends_to_its_partner(as_user, alice, bob):
