@@ -25,7 +25,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
 from .test_live import live
-from .test_story import PASSWORD, edit, message, reply_to, sign_up
+from .test_story import PASSWORD, edit, message, reply_to, sent, sign_up
 
 pytestmark = pytest.mark.browser
 
@@ -36,12 +36,6 @@ MIN_TARGET = 44
 
 #: Long enough to have to wrap on a phone: it must not push the page sideways.
 LONG_URL = "https://example.com/menus/luigis-trattoria/friday-lunch-specials-and-the-wine-list"
-
-# The conversation page (conversation.html, _threads.html, _message.html and their
-# `.msg__*` and `.action` styles) is being rebuilt elsewhere. Its tap targets, and those
-# of the thread page (which shows _message.html), are too small there: the time and
-# "edited" links of each message, and its Reply and Edit summaries.
-REBUILT = pytest.mark.xfail(strict=False, reason="conversation page is being rebuilt")
 
 
 @dataclass(frozen=True)
@@ -77,7 +71,7 @@ def site(chromium, app_server) -> Iterator[Site]:
         ada.goto("/conversations/bram/")
         ada.get_by_label("Message to bram").fill(f"Lunch on Friday? The menu: {LONG_URL}")
         ada.get_by_role("button", name="Send", exact=True).click()
-        expect(message(ada, "Lunch on Friday?")).to_be_visible()
+        sent(ada, "Lunch on Friday?")
 
         bram.goto("/conversations/ada/")
         reply_to(bram, "Lunch on Friday?", "Yes! I booked a table for 12:30.")
@@ -94,7 +88,7 @@ def site(chromium, app_server) -> Iterator[Site]:
         dora.goto("/conversations/ada/")
         dora.get_by_label("Message to ada").fill("Hello Ada, are you free tomorrow?")
         dora.get_by_role("button", name="Send", exact=True).click()
-        expect(message(dora, "are you free tomorrow")).to_be_visible()
+        sent(dora, "are you free tomorrow")
 
         states = {name: page.context.storage_state() for name, page in pages.items()}
     finally:
@@ -117,11 +111,24 @@ def _sign_up_wrongly(page: Page) -> None:
     expect(page.locator(".field__errors").first).to_be_visible()
 
 
-def _open_reply_edit_and_history(page: Page) -> None:
-    """The first message's Reply and Edit boxes open, and its edit history inline."""
+def _open_menu_reply_edit_and_history(page: Page) -> None:
+    """The first message's edit history inline, its actions menu, the composer replying
+    to it, and its text being edited in place."""
     first = page.locator("article.msg").first
-    first.locator("details[data-action=reply] > summary").click()
-    first.locator("details[data-action=edit] > summary").click()
+    first.locator("a[data-history]").click()
+    expect(first.locator(".history-panel")).to_be_visible()
+    first.locator("[data-menu]").click()
+    page.get_by_role("menuitem", name="Reply").click()
+    expect(page.locator("#composer-reply")).to_be_visible()
+    first.locator("[data-menu]").click()
+    page.get_by_role("menuitem", name="Edit", exact=True).click()
+    expect(page.get_by_label("Edit your message")).to_be_focused()
+    first.locator("[data-menu]").click()
+    expect(page.get_by_role("menu", name="Message actions")).to_be_visible()
+
+
+def _open_history(page: Page) -> None:
+    first = page.locator("article.msg").first
     first.locator("a[data-history]").click()
     expect(first.locator(".history-panel")).to_be_visible()
 
@@ -143,9 +150,11 @@ SCREENS = {
     "inbox": Screen("ada", "/"),
     "compose": Screen("ada", "/messages/new/"),
     "conversation": Screen("ada", "/conversations/bram/"),
-    "conversation-opened": Screen("ada", "/conversations/bram/", then=_open_reply_edit_and_history),
+    "conversation-opened": Screen(
+        "ada", "/conversations/bram/", then=_open_menu_reply_edit_and_history
+    ),
     "thread": Screen("ada", "/messages/{root}/"),
-    "thread-opened": Screen("ada", "/messages/{root}/", then=_open_reply_edit_and_history),
+    "thread-opened": Screen("ada", "/messages/{root}/", then=_open_history),
     "history": Screen("ada", "/messages/{root}/history/"),
     "message-edit": Screen("ada", "/messages/{root}/edit/"),
     "message-delete": Screen("ada", "/messages/{root}/delete/?next=/conversations/bram/"),
@@ -156,15 +165,6 @@ SCREENS = {
     "account-delete": Screen("ada", "/account/delete/"),
     "not-found": Screen("ada", "/conversations/nobody-by-this-name/", status=404),
 }
-
-
-#: The screens made of conversation.html, _threads.html and _message.html.
-CONVERSATION_PAGES = {"conversation", "conversation-opened", "thread", "thread-opened"}
-
-
-def _screens(*, rebuilt: set[str] = frozenset()) -> list:
-    """The screen names as parameters; those in `rebuilt` expected to fail (REBUILT)."""
-    return [pytest.param(name, marks=[REBUILT] if name in rebuilt else []) for name in SCREENS]
 
 
 @pytest.fixture
@@ -209,7 +209,7 @@ def _axe_report(violations: list[dict]) -> str:
 
 
 @pytest.mark.parametrize("viewport", [PHONE, LAPTOP], ids=["390", "1280"])
-@pytest.mark.parametrize("name", _screens())
+@pytest.mark.parametrize("name", list(SCREENS))
 def test_axe_finds_no_violation(open_screen, name, viewport):
     page = open_screen(name, viewport)
     results = Axe().run(page, options={"resultTypes": ["violations"]})
@@ -236,7 +236,7 @@ OUTSIDE_THE_SCREEN = """() => {
 
 
 @pytest.mark.parametrize("viewport", [SMALL_PHONE, PHONE, LAPTOP], ids=["320", "390", "1280"])
-@pytest.mark.parametrize("name", _screens())
+@pytest.mark.parametrize("name", list(SCREENS))
 def test_nothing_is_wider_than_the_screen(open_screen, name, viewport):
     page = open_screen(name, viewport)
     widths = page.evaluate(
@@ -286,7 +286,7 @@ SMALL_TARGETS = """(min) => {
 }"""
 
 
-@pytest.mark.parametrize("name", _screens(rebuilt=CONVERSATION_PAGES))
+@pytest.mark.parametrize("name", list(SCREENS))
 def test_tap_targets_are_at_least_44_px_on_a_phone(open_screen, name):
     page = open_screen(name, PHONE)
     # The skip link shows when focused (it is the first tab stop).

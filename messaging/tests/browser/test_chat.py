@@ -161,12 +161,12 @@ def test_the_actions_menu_replies_edits_in_place_and_deletes_after_asking(pair):
 
     # Only one's own messages offer Edit and Delete.
     open_menu(ann, "Yes, see you there")
-    expect(ann.get_by_role("menuitem", name="Edit")).to_be_hidden()
+    expect(ann.get_by_role("menuitem", name="Edit", exact=True)).to_be_hidden()
     ann.keyboard.press("Escape")
 
     # Edit in place: Enter saves; the other side sees the new text and the mark.
     open_menu(ann, "Lunch at noon?")
-    ann.get_by_role("menuitem", name="Edit").click()
+    ann.get_by_role("menuitem", name="Edit", exact=True).click()
     box = ann.get_by_label("Edit your message")
     expect(box).to_be_focused()
     box.fill("Lunch at one?")

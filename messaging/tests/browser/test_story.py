@@ -74,7 +74,7 @@ def edit(page: Page, text: str, new_text: str) -> None:
     """Edit one's message saying `text`: in place from its menu, or on the edit page."""
     if _scripted(page):
         message(page, text).locator("[data-menu]").click()
-        page.get_by_role("menuitem", name="Edit").click()
+        page.get_by_role("menuitem", name="Edit", exact=True).click()
         box = page.get_by_label("Edit your message")
         expect(box).to_be_focused()
         box.fill(new_text)
