@@ -78,12 +78,9 @@ class Message(models.Model):
     #: Annotations of the selectors: direct replies, and whether the receiver blocks the sender.
     reply_count: int
     receiver_blocks_sender: bool
-    #: A thread as a tree (`selectors.thread_get`, `selectors.thread_trees`).
+    #: A thread as a tree (`selectors.thread_get`).
     replies_list: list[Message]
     descendant_count: int
-    orphan: bool
-    thread_size: int
-    replies_loaded: int
 
     class Meta:
         ordering = ["-timestamp", "-id"]

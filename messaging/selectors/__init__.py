@@ -8,7 +8,6 @@ from .conversations import (
     conversation_list,
 )
 from .messages import (
-    conversation_thread_roots,
     conversation_window,
     history_list,
     message_for_idempotency_key,
@@ -20,7 +19,6 @@ from .messages import (
     reply_count_subquery,
     reply_parent,
     thread_get,
-    thread_trees,
     unread_count,
     unread_list,
 )
@@ -45,7 +43,6 @@ __all__ = [
     "block_flags",
     "block_list",
     "conversation_list",
-    "conversation_thread_roots",
     "conversation_window",
     "history_list",
     "message_for_idempotency_key",
@@ -62,7 +59,6 @@ __all__ = [
     "reply_count_subquery",
     "reply_parent",
     "thread_get",
-    "thread_trees",
     "unread_count",
     "unread_list",
     "user_data_summary",

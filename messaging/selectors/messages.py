@@ -8,15 +8,13 @@ from django.contrib.auth import get_user_model
 from django.db.models import (
     Count,
     Exists,
-    F,
     IntegerField,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
-    Window,
 )
-from django.db.models.functions import Coalesce, RowNumber
+from django.db.models.functions import Coalesce
 
 from .. import cache as cache_keys
 from ..exceptions import NotFound, PermissionDenied, ValidationError
@@ -201,65 +199,6 @@ def conversation_window(
                 rows = list(window[: size + 1])
     has_older = len(rows) > size
     return rows[:size][::-1], has_older
-
-
-def conversation_thread_roots(user: User, partner: User) -> MessageQuerySet:
-    """The first messages of the threads between `user` and `partner`, newest first.
-
-    What a conversation page pages over; `thread_trees` then loads the page's threads.
-    """
-    return (
-        messages_with_people()
-        .between(user, partner)
-        .filter(thread_root__isnull=True)
-        .order_by("-timestamp", "-id")
-    )
-
-
-def thread_trees(roots: list[Message], *, limit: int | None = None) -> list[Message]:
-    """Each root of `roots` (already checked for the caller) with its whole thread as a tree.
-
-    One query for every thread of the page, by the indexed `thread_root`, however many
-    roots and however deep. Each node gets `replies_list` (oldest first), `reply_count`
-    and `descendant_count`; each root also `thread_size` (its replies in the database)
-    and `replies_loaded`. With `limit`, only each thread's newest `limit` replies are
-    loaded; a reply whose parent was left out hangs from the root with `orphan = True`.
-    """
-    if not roots:
-        return []
-    by_id: dict[int | None, Message] = {}
-    for root in roots:
-        root.replies_list, root.orphan = [], False
-        root.thread_size = root.replies_loaded = 0
-        by_id[root.pk] = root
-    replies = messages_with_people().filter(thread_root_id__in=list(by_id))
-    if limit is not None:
-        newest_first = [F("timestamp").desc(), F("id").desc()]
-        replies = replies.annotate(  # type: ignore[no-redef]  # stubs bug, django-stubs#2818
-            position=Window(RowNumber(), partition_by=[F("thread_root_id")], order_by=newest_first),
-            thread_size=Window(Count("pk"), partition_by=[F("thread_root_id")]),
-        ).filter(position__lte=limit)
-    nodes = sorted(replies, key=lambda node: (node.timestamp, node.pk))
-    for node in nodes:
-        node.replies_list, node.orphan = [], False
-        by_id[node.pk] = node
-    for node in nodes:
-        root = by_id[node.thread_root_id]
-        root.replies_loaded += 1
-        root.thread_size = getattr(node, "thread_size", root.replies_loaded)
-        parent = by_id.get(node.parent_message_id)
-        if parent is None:
-            parent, node.orphan = root, True
-        parent.replies_list.append(node)
-
-    # Parents before children, then counted children first: no recursion, however deep.
-    order = list(roots)
-    for node in order:
-        order.extend(node.replies_list)
-    for node in reversed(order):
-        node.reply_count = len(node.replies_list)
-        node.descendant_count = sum(1 + reply.descendant_count for reply in node.replies_list)
-    return roots
 
 
 def history_list(user: User, message_id: Any) -> QuerySet[MessageHistory]:
