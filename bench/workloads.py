@@ -84,7 +84,9 @@ WORKLOADS = [
     ),
     Workload(
         "conversation_page_uncached",
-        "conversation, first page (uncached)",
+        # Each request misses the page cache; the `{% cache %}` of its messages and each
+        # message's fragment stay warm, as they do for anyone reopening a conversation.
+        "conversation, first page (page cache missed)",
         "page",
         "/conversations/{top_partner}/",
         script=NOCACHE,

@@ -367,6 +367,12 @@ def inbox_page_key(user_id: int, url: str) -> str:
     return _key("inbox", user_id, f"g{user_generation(user_id)}", hashed(url))
 
 
+def inbox_list_key(user_id: int, *, page: str) -> str:
+    """What the `{% cache %}` of one page of a user's inbox page varies on: the user, their
+    generation (any message, read or block of theirs moves it) and the page asked for."""
+    return _key("fragment", "inbox", user_id, f"g{user_generation(user_id)}", hashed(page))
+
+
 def message_fragment_key(viewer_id: int, message_id: int, *parts: object) -> str:
     """One message's HTML as `viewer_id` sees it. `parts` say which state of it (its
     version and read state, the version of the message it quotes, the markup's), so

@@ -90,8 +90,10 @@ def messages_html(
     return html
 
 
+@once
 def blank() -> SafeString:
-    """The markup the page's script fills for a message that arrives or is being sent."""
+    """The markup the page's script fills for a message that arrives or is being sent
+    (the same for everyone: rendered once per process)."""
     return render(None, blank=True)
 
 

@@ -273,15 +273,32 @@ def password_change(request: AuthenticatedHttpRequest) -> HttpResponse:
 # Inbox and sending --------------------------------------------------------------
 
 
+class InboxPage:
+    """A page of the inbox, loaded only when the template's `{% cache %}` of it misses."""
+
+    def __init__(self, user, number: Any) -> None:
+        self.user, self.number = user, number
+
+    @cached_property
+    def key(self) -> str:
+        return cache_keys.inbox_list_key(self.user.pk, page=str(self.number or "1"))
+
+    @cached_property
+    def page(self):
+        paginator = Paginator(selectors.conversation_list(self.user), INBOX_PAGE_SIZE)
+        return paginator.get_page(self.number)
+
+
 @page
 @require_GET
 def inbox(request: AuthenticatedHttpRequest) -> HttpResponse:
-    paginator = Paginator(selectors.conversation_list(request.user), INBOX_PAGE_SIZE)
-    conversations = paginator.get_page(request.GET.get("page"))
     return render(
         request,
         "messaging/inbox.html",
-        {"conversations": conversations, "form": MessageForm(auto_id="compose-%s")},
+        {
+            "inbox": InboxPage(request.user, request.GET.get("page")),
+            "form": MessageForm(auto_id="compose-%s"),
+        },
     )
 
 

@@ -191,16 +191,16 @@ def test_on_a_phone_the_popup_fits_and_a_tap_picks(person):
 
 
 def test_without_javascript_the_to_field_is_plain_text_and_sends(person):
-    sign_up_people(person, "vince")
-    vera = person(java_script_enabled=False).new_page()
-    sign_up(vera, "vera")
+    sign_up_people(person, "vidar")
+    valdis = person(java_script_enabled=False).new_page()
+    sign_up(valdis, "valdis")
 
-    to = vera.get_by_role("textbox", name="To", exact=True)
+    to = valdis.get_by_role("textbox", name="To", exact=True)
     expect(to).to_have_attribute("autocomplete", "off")
     expect(to).not_to_have_attribute("aria-expanded", re.compile(".*"))
-    to.fill("vince")
-    vera.get_by_label("Message", exact=True).fill("No suggestions needed.")
-    vera.get_by_role("button", name="Send").click()
+    to.fill("vidar")
+    valdis.get_by_label("Message", exact=True).fill("No suggestions needed.")
+    valdis.get_by_role("button", name="Send").click()
 
-    expect(vera).to_have_url(re.compile(r"/conversations/vince/#m\d+$"))
-    expect(message(vera, "No suggestions needed.")).to_be_visible()
+    expect(valdis).to_have_url(re.compile(r"/conversations/vidar/#m\d+$"))
+    expect(message(valdis, "No suggestions needed.")).to_be_visible()
