@@ -394,12 +394,10 @@ def conversation_page_key_prefix(user_id: int, partner_id: int, *extra: str) -> 
     return _key("page", "conversation", user_id, partner_id, f"g{generation}", *extra)
 
 
-def conversation_window_key(user_id: int, partner_id: int, *, before: int | None) -> str:
+def conversation_window_key(user_id: int, partner_id: int, *, end: str) -> str:
     """What the `{% cache %}` of a conversation page's messages varies on: the viewer,
-    the conversation's generation and where the window ends (`before`, else the newest).
-    The template tag hashes it once more into its own key; building it here puts the
-    schema version in it like in every key."""
+    the conversation's generation and where the window ends (`end`: "b<id>" before a
+    message, "a<id>" at one, "" the newest). The template tag hashes it once more into
+    its own key; building it here puts the schema version in it like in every key."""
     generation = conversation_generation(user_id, partner_id)
-    return _key(
-        "fragment", "conversation-window", user_id, partner_id, f"g{generation}", before or ""
-    )
+    return _key("fragment", "conversation-window", user_id, partner_id, f"g{generation}", end)

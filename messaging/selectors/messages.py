@@ -167,11 +167,16 @@ MAX_WINDOW = 300
 
 
 def conversation_window(
-    user: User, partner: User, *, before: int | None = None, size: int = 50
+    user: User,
+    partner: User,
+    *,
+    before: int | None = None,
+    at: int | None = None,
+    size: int = 50,
 ) -> tuple[list[Message], bool]:
     """The conversation as a chat shows it: the newest `size` messages (or those before
-    message `before`), oldest first, each with the message it answers; and whether
-    older ones exist.
+    message `before`, or up to and with message `at`), oldest first, each with the
+    message it answers; and whether older ones exist.
 
     Opening at the latest (no `before`) when even the oldest shown is unread for
     `user`, the window grows to reach the first unread (up to `MAX_WINDOW`), so the
@@ -183,13 +188,15 @@ def conversation_window(
         .only(*WINDOW_FIELDS)
         .order_by("-timestamp", "-id")
     )
-    if before is not None:
-        anchor = Message.objects.filter(pk=before).values("timestamp")[:1]
-        window = window.filter(
-            Q(timestamp__lt=Subquery(anchor)) | Q(timestamp=Subquery(anchor), id__lt=before)
+    end = before if before is not None else at
+    if end is not None:
+        anchor = Subquery(Message.objects.filter(pk=end).values("timestamp")[:1])
+        same_time = (
+            Q(timestamp=anchor, id__lt=end) if end == before else Q(timestamp=anchor, id__lte=end)
         )
+        window = window.filter(Q(timestamp__lt=anchor) | same_time)
     rows = list(window[: size + 1])
-    if before is None and len(rows) > size:
+    if end is None and len(rows) > size:
         oldest = rows[size - 1]
         if oldest.receiver_id == user.pk and not oldest.read:
             unread = Message.unread.filter(receiver=user, sender=partner).count()

@@ -52,7 +52,7 @@ def every_key(user_id: int = 7, partner_id: int = 11) -> dict[str, str]:
             user_id, "http://testserver/api/v1/conversations/?page_size=50"
         ),
         "conversation page": keys.conversation_page_key_prefix(user_id, partner_id),
-        "conversation window": keys.conversation_window_key(user_id, partner_id, before=42),
+        "conversation window": keys.conversation_window_key(user_id, partner_id, end="b42"),
         "message fragment": keys.message_fragment_key(user_id, 42, "v3r", "q41.1", "ab12cd34"),
     }
 

@@ -41,6 +41,15 @@ def test_before_a_message_the_window_holds_what_came_earlier(alice, bob, send):
     assert [m.pk for m in first] == [sent[0].pk] and not more
 
 
+def test_at_a_message_the_window_ends_with_it(alice, bob, send):
+    sent = [send(alice, bob, f"m{n}") for n in range(7)]
+
+    rows, has_older = selectors.conversation_window(alice, bob, at=sent[4].pk, size=3)
+
+    assert [m.pk for m in rows] == [m.pk for m in sent[2:5]]
+    assert has_older
+
+
 def test_messages_of_other_conversations_never_enter_the_window(alice, bob, carol, send):
     send(carol, alice, "not with bob")
     mine = send(alice, bob, "with bob")

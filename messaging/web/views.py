@@ -340,12 +340,14 @@ class ChatWindow:
     """The messages a conversation page shows, loaded only when the template's
     `{% cache %}` of them misses; each message's HTML from `fragments`."""
 
-    def __init__(self, user, partner, before: int | None) -> None:
-        self.user, self.partner, self.before = user, partner, before
+    def __init__(self, user, partner, *, before: int | None, at: int | None) -> None:
+        self.user, self.partner, self.before, self.at = user, partner, before, at
 
     @cached_property
     def _loaded(self) -> tuple[list[Message], bool]:
-        return selectors.conversation_window(self.user, self.partner, before=self.before)
+        return selectors.conversation_window(
+            self.user, self.partner, before=self.before, at=self.at
+        )
 
     @property
     def has_older(self) -> bool:
@@ -450,12 +452,16 @@ def _conversation_context(
     request: AuthenticatedHttpRequest, partner, form: MessageForm
 ) -> dict[str, Any]:
     user = request.user
+    # Where the window ends: before a message (scrolling up), at one (a search result,
+    # a link), else at the newest.
     before = _positive_int(request.GET.get("before"))
+    at = _positive_int(request.GET.get("at")) if before is None else None
+    end = f"b{before}" if before else f"a{at}" if at else ""
     parent_id = form["parent_message"].value() if form.is_bound else request.GET.get("reply")
     return {
         "partner": partner,
-        "window": ChatWindow(user, partner, before),
-        "before": before,
+        "window": ChatWindow(user, partner, before=before, at=at),
+        "before": before or at,
         "form": form,
         "reply_to": _reply_target(request, partner, _positive_int(parent_id)),
         "blank_message": fragments.blank(),
@@ -465,7 +471,7 @@ def _conversation_context(
         "blocks_partner": bool(getattr(partner, "blocks_them", False)),
         # The messages' `{% cache %}`: per viewer and conversation generation (never
         # shared, never stale) and per window; no form in it, so no CSRF token either.
-        "window_key": cache_keys.conversation_window_key(user.pk, partner.pk, before=before),
+        "window_key": cache_keys.conversation_window_key(user.pk, partner.pk, end=end),
     }
 
 
@@ -503,7 +509,8 @@ _conversation_cached = cache_conversation_page(60, vary_on_csrf=True, vary_on_us
 @rate_limited(SendRateThrottle)
 def conversation(request: AuthenticatedHttpRequest, username: str) -> HttpResponse:
     """GET: the conversation with `username` as a chat, oldest at the top, the newest
-    window (or the one `?before=` a message). POST: send to them (a message or a reply)."""
+    window (or the one `?before=` a message, or `?at=` one). POST: send to them (a
+    message or a reply)."""
     if request.method == "POST":
         return _conversation_send(request, username)
     if settings.CSRF_COOKIE_NAME not in request.COOKIES:

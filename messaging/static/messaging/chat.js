@@ -379,6 +379,11 @@
     outbox().forEach(function (entry) {
       if (inFlight[entry.key]) return;
       var item = entry.receiver === partner ? pendingItem(entry) : null;
+      if (entry.failed) {
+        /* Refused while another conversation was open: shown here, with Retry. */
+        if (item) refused(entry, item, entry.failed);
+        return;
+      }
       if (!navigator.onLine) {
         if (item) setState(item, "waiting", "Waiting for a connection…");
         return;
@@ -451,10 +456,16 @@
   }
 
   function refused(entry, item, why) {
+    if (!item) {
+      /* Kept, marked, for its own conversation's page to show. */
+      setOutbox(outbox().map(function (kept) {
+        return kept.key === entry.key ? Object.assign({}, kept, { failed: why }) : kept;
+      }));
+      return;
+    }
     forget(entry.key);
-    if (!item) return;
+    delete entry.failed;
     setState(item, "failed", "Not sent: " + why);
-    item.dataset.key = entry.key;
     var actions = document.createElement("span");
     actions.className = "msg__retry";
     var retry = button("Retry", function () {

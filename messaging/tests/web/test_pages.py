@@ -187,6 +187,17 @@ def test_a_long_conversation_opens_at_the_newest_and_links_to_older(as_user, ali
     assert 'href="/conversations/bob/">Newest messages</a>' in older
 
 
+def test_a_link_at_a_message_opens_the_conversation_there(as_user, alice, bob, send):
+    sent = [send(alice, bob, f"note {n}") for n in range(60)]
+
+    page = text(as_user(alice).get(f"/conversations/bob/?at={sent[5].pk}"))
+
+    assert f'id="m{sent[5].pk}"' in page and f'id="m{sent[6].pk}"' not in page
+    assert len(re.findall(r'data-item="\d+"', page)) == 6
+    assert 'href="/conversations/bob/">Newest messages</a>' in page
+    assert f'data-before="{sent[5].pk}"' in page  # live messages say so instead of landing
+
+
 def test_the_window_reaches_back_to_the_first_unread(as_user, alice, bob, send):
     for n in range(5):
         send(alice, bob, f"old {n}")
