@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from django.core.cache import cache
+from django.core.signals import request_finished, request_started
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
@@ -75,10 +76,25 @@ def generations(*keys: str) -> list[int]:
     Each is folded with the cache-wide epoch, which moves when a bump was lost
     to an outage (see `bump_pending`): then every earlier entry is unreachable.
     Until it has moved, this process reads nothing from the cache.
+
+    Within one request each generation is read once (`_memo`): a page builds several
+    keys from the same generations (its page-cache key, its fragments', its header's
+    counts), and a request sees one state of them, as it sees one state of the
+    database. A bump made during the request forgets what was read.
     """
     if _lost_bumps.is_set() and not _move_epoch():
         _start_epoch_retry()
         return [_fresh_generation() for _ in keys]
+    memo: dict[str, int] | None = getattr(_memo, "values", None)
+    if memo is not None and all(key in memo for key in keys):
+        return [memo[key] for key in keys]
+    folded = _read_generations(keys)
+    if memo is not None:
+        memo.update(zip(keys, folded, strict=True))
+    return folded
+
+
+def _read_generations(keys: tuple[str, ...]) -> list[int]:
     found = cache.get_many([*keys, EPOCH_KEY])
     for key in [*keys, EPOCH_KEY]:
         if key not in found:
@@ -106,6 +122,25 @@ def conversation_generation(a_id: int, b_id: int) -> int:
 
 
 _pending = threading.local()
+# The generations read during the request under way in this thread (None outside one).
+_memo = threading.local()
+
+
+def _begin_request(**kwargs: object) -> None:
+    _memo.values = {}
+
+
+def _end_request(**kwargs: object) -> None:
+    _memo.values = None
+
+
+def _forget_read_generations() -> None:
+    if getattr(_memo, "values", None) is not None:
+        _memo.values = {}
+
+
+request_started.connect(_begin_request, dispatch_uid="messaging.cache.begin_request")
+request_finished.connect(_end_request, dispatch_uid="messaging.cache.end_request")
 # Set in this process while a generation bump that could not be stored (cache outage)
 # has not been made good by moving the epoch.
 _lost_bumps = threading.Event()
@@ -149,6 +184,7 @@ def bump_pending() -> None:
     """
     keys: set[str] = getattr(_pending, "keys", set())
     _pending.keys = set()
+    _forget_read_generations()
     made_good = _epoch.losses if _lost_bumps.is_set() else None
     if not keys and made_good is None:
         return  # an earlier callback of this commit bumped them all
@@ -198,6 +234,7 @@ def _lose() -> None:
     it, or moves the epoch itself if the cache never received it (a server that was
     down, not paused).
     """
+    _forget_read_generations()
     with _epoch.lock:
         _epoch.losses += 1
         _epoch.last_loss = time.monotonic()
@@ -233,6 +270,7 @@ def _move_epoch(*, wait: float | None = None) -> bool:
         _epoch.moving = True
         losses = _epoch.losses
     moved = False
+    _forget_read_generations()
     try:
         moved = _set_epoch(wait)
     finally:

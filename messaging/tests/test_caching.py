@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 import threading
+from unittest import mock
 
 import pytest
 from django.core.cache import cache
 from django.core.cache.backends.locmem import LocMemCache
+from django.core.signals import request_finished, request_started
 from django.db import connection, transaction
 
 from messaging import cache as keys
@@ -466,3 +468,32 @@ def test_a_live_event_goes_out_only_after_the_caches_it_announces_moved(
         earlier = before[event["user"]]
         for name in ("user_generation", "conversation_generation"):
             assert event[name] != earlier[name], (event["type"], name)
+
+
+# One read per request ----------------------------------------------------------------
+
+
+def test_a_request_reads_each_generation_once_and_a_bump_in_it_is_seen(
+    alice, bob, django_capture_on_commit_callbacks
+):
+    reads = mock.patch.object(cache, "get_many", wraps=cache.get_many)
+    with reads as get_many:
+        request_started.send(sender=None)
+        try:
+            first = keys.unread_count_key(bob.pk)
+            assert keys.notification_unread_count_key(bob.pk)  # the same generation
+            assert keys.unread_count_key(bob.pk) == first
+            assert get_many.call_count == 1
+
+            with django_capture_on_commit_callbacks(execute=True):
+                keys.invalidate(users=[bob.pk])
+            assert keys.unread_count_key(bob.pk) != first  # read again after the bump
+            assert get_many.call_count == 2
+        finally:
+            request_finished.send(sender=None)
+
+        # Outside a request nothing is kept: every call reads.
+        get_many.reset_mock()
+        keys.unread_count_key(bob.pk)
+        keys.unread_count_key(bob.pk)
+        assert get_many.call_count == 2
