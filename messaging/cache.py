@@ -411,6 +411,13 @@ def inbox_list_key(user_id: int, *, page: str) -> str:
     return _key("fragment", "inbox", user_id, f"g{user_generation(user_id)}", hashed(page))
 
 
+def thread_tree_key(user_id: int, partner_id: int, message_id: int) -> str:
+    """The thread page's tree as `user_id` sees it with `message_id` highlighted, under the
+    conversation's generation."""
+    generation = conversation_generation(user_id, partner_id)
+    return _key("fragment", "thread", user_id, partner_id, f"g{generation}", message_id)
+
+
 def message_fragment_key(viewer_id: int, message_id: int, *parts: object) -> str:
     """One message's HTML as `viewer_id` sees it. `parts` say which state of it (its
     version and read state, the version of the message it quotes, the markup's), so

@@ -121,15 +121,17 @@ def message_list_between(user: User, partner: User) -> MessageQuerySet:
     )
 
 
-def thread_get(user: User, message_id: Any) -> Message:
+def thread_get(user: User, message_id: Any, *, asked: Message | None = None) -> Message:
     """The thread holding `message_id` as a tree: its first message, with nested replies.
 
     Two queries however deep or long the thread is: the asked message (which also
-    proves the caller may see the thread: both people of a thread are the same),
+    proves the caller may see the thread: both people of a thread are the same; one
+    the caller loaded with `message_get_for_participant` may be passed as `asked`),
     then every message of the thread by its indexed root. Each node gets a
     `replies` list (oldest first) and a `reply_count`.
     """
-    asked = message_get_for_participant(user, message_id)
+    if asked is None or asked.pk != int(message_id):
+        asked = message_get_for_participant(user, message_id)
     nodes = list(messages_with_people().in_thread(asked.root_id).order_by("timestamp", "id"))
     by_id: dict[int | None, Message] = {node.pk: node for node in nodes}
     for node in nodes:

@@ -591,39 +591,44 @@ def thread(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
     """The whole thread holding the message, the message highlighted with what one can do
     with it (notifications and each message's "⋯" without JavaScript link here)."""
     user = request.user
-    root = selectors.thread_get(user, message_id)
-    shape_thread(root, user, highlight=message_id)
-    partner = root.receiver if root.sender_id == user.pk else root.sender
-    nodes = _flatten_tree(root)
-    people = {user.pk: user.username, partner.pk: partner.username}
-    html = dict(
-        zip(
-            (node.pk for node in nodes),
-            fragments.messages_html(nodes, viewer=user, people=people),
-            strict=True,
+    asked = selectors.message_get_for_participant(user, message_id)
+    partner = asked.receiver if asked.sender_id == user.pk else asked.sender
+
+    def tree() -> str:
+        root = selectors.thread_get(user, message_id, asked=asked)
+        shape_thread(root, user, highlight=message_id)
+        nodes = _flatten_tree(root)
+        people = {user.pk: user.username, partner.pk: partner.username}
+        html = dict(
+            zip(
+                (node.pk for node in nodes),
+                fragments.messages_html(nodes, viewer=user, people=people),
+                strict=True,
+            )
         )
-    )
-    target = _find(root, message_id)
-    actions = render_to_string(
-        "messaging/_message_actions.html",
-        {"target": target, "partner": partner, "user": user},
-        request=request,
-    )
+        actions = render_to_string(
+            "messaging/_message_actions.html",
+            {"target": asked, "partner": partner, "user": user},
+        )
+        return fragments.tree(root, html, highlight=message_id, actions=mark_safe(actions))
+
+    # The shaped tree, per viewer and asked message, under the conversation's generation
+    # (any send, edit, delete or read in it moves it): an unchanged thread is one query.
+    key = cache_keys.thread_tree_key(user.pk, partner.pk, message_id)
     response = render(
         request,
         "messaging/thread.html",
         {
-            "root": root,
+            "root_id": asked.root_id,
             "partner": partner,
-            "highlight": message_id,
             "message_url": fragments.message_url(),
-            "tree": fragments.tree(root, html, highlight=message_id, actions=mark_safe(actions)),
+            "tree": mark_safe(cache_keys.get_or_set(key, tree)),
         },
     )
     if not _navigated_here(request):
         return response
-    if target is not None and target.is_new:
-        services.message_mark_read(user=user, message=target.pk)
+    if asked.receiver_id == user.pk and not asked.read:
+        services.message_mark_read(user=user, message=asked.pk)
     if request.GET.get("notification"):
         # Opened from a notification: that notification is read now (if it is the viewer's).
         with contextlib.suppress(NotFound):
@@ -637,16 +642,6 @@ def _flatten_tree(root) -> list:
     for node in nodes:
         nodes.extend(node.replies_list)
     return nodes
-
-
-def _find(root, message_id: int):
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if node.pk == message_id:
-            return node
-        stack.extend(node.replies_list)
-    return None
 
 
 @page
