@@ -40,7 +40,8 @@ def markup_version() -> str:
 
 @once
 def message_url() -> str:
-    """ "/messages/": each message's links are this plus its id, not a reversal per message."""
+    """The prefix of every message's links ("/messages/"): each link is it plus the
+    message's id, not a URL reversal per message."""
     return reverse("messaging:thread", args=[0]).removesuffix("0/")
 
 
