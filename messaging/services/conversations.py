@@ -115,6 +115,8 @@ def conversation_mark_read(*, user: User, partner: User | str) -> int:
     """
     if isinstance(partner, str):
         partner = selectors.user_get_by_username(partner)
+    if not isinstance(partner, User):  # not a person: nothing from them to read
+        return 0
     messages, edits = _unread_from(user=user, partner=partner)
     if not (messages or edits):
         return 0
