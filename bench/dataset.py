@@ -41,6 +41,7 @@ django.setup()
 import argparse  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
+import re  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -91,6 +92,9 @@ REPLY_WINDOW = 20
 CHECKED_USERS = 20
 #: Heavy's own messages the manifest lists, one per conversation: a benchmark's edits rotate.
 SENT_MESSAGES = 50
+#: What the search workload looks for: a word of the vocabulary, so in about one message in
+#: six. The manifest says how many of heavy's messages hold it; the check searches for it.
+SEARCH_WORD = "deploy"
 START = datetime(2024, 1, 1, tzinfo=UTC)
 SPAN_SECONDS = 365 * 24 * 3600
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
@@ -176,6 +180,7 @@ class Expected:
     conversations: dict[tuple[int, int], list[Any]] = field(default_factory=dict)
     heavy_messages: int = 0
     heavy_unread_notifications: int = 0
+    heavy_search_matches: int = 0
     top_pair: tuple[int, int] = (0, 1)
     top_partner_messages: int = 0
     thread_root: int | None = None
@@ -224,6 +229,8 @@ class Expected:
             "thread_root": self.thread_root,
             "thread_size": self.thread_size,
             "thread_levels": self.thread_levels,
+            "search_word": SEARCH_WORD,
+            "search_matches": self.heavy_search_matches,
             # Heavy's partners, busiest inbox rows first: a benchmark's senders rotate through them.
             "partner_usernames": [by_id[partner] for partner, _, _ in inbox[:100]],
         }
@@ -236,6 +243,11 @@ def _ts(us: int) -> datetime:
 def _content(rng: random.Random) -> str:
     text = " ".join(rng.choices(WORDS, k=rng.randint(3, 24)))
     return text[0].upper() + text[1:] + rng.choice(".?!")
+
+
+def _holds_search_word(content: str) -> bool:
+    """Whether message search finds `content` by `SEARCH_WORD` (a word starting with it)."""
+    return any(word.startswith(SEARCH_WORD) for word in re.findall(r"\w+", content.lower()))
 
 
 def _pairs(rng: random.Random, users: int, heavy_partners: int) -> list[tuple[int, int]]:
@@ -425,6 +437,7 @@ class Generator:
                     data.heavy_unread_notifications += 1
             if 0 in key:
                 data.heavy_messages += 1
+                data.heavy_search_matches += _holds_search_word(content)
             if pair_index == self.top_pair:
                 data.top_partner_messages += 1
 
@@ -659,6 +672,11 @@ def check(data: Expected, *, using: str = DEFAULT_DB_ALIAS) -> list[str]:
         "selectors.message_list_between(heavy, busiest partner)",
         between.count(),
         data.top_partner_messages,
+    )
+    expect(
+        f"selectors.message_search(heavy, {SEARCH_WORD!r}): messages found",
+        selectors.message_search(user=heavy, query=SEARCH_WORD).using(using).count(),
+        data.heavy_search_matches,
     )
     if data.thread_root is not None:
         root = selectors.thread_get(heavy, data.thread_leaf)

@@ -32,6 +32,7 @@ REST_FRAMEWORK = {
         **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
         "auth": "100000/s",
         "send": "100000/s",
+        "search": "100000/s",
         "user": "100000/s",
     },
 }

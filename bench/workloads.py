@@ -96,6 +96,8 @@ WORKLOADS = [
     Workload("unread_count", "unread count", "api", "/api/v1/messages/unread/count/"),
     Workload("notifications_api", "notifications", "api", "/api/v1/notifications/"),
     Workload("notifications_page", "notifications", "page", "/notifications/"),
+    # A word in about one of six of heavy's messages: ranking and a page of what it found.
+    Workload("search_api", "message search", "api", "/api/v1/messages/search/?q={search_word}"),
     # Writes last: the reads see the generated data only.
     Workload("send_api", "send", "api", "/api/v1/messages/", method="POST", script=SEND),
     Workload(

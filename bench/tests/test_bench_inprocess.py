@@ -48,6 +48,16 @@ def test_every_edit_changes_one_of_heavys_messages_with_history_and_a_notificati
     assert edits.filter(message_id__in=changed).count() >= 3
 
 
+def test_message_search_answers_a_page_of_heavys_messages_holding_the_word(heavy):
+    response = _replay("search_api", heavy)
+
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert 0 < len(results) <= 50
+    assert all(heavy["search_word"] in m["content"].lower() for m in results)
+    assert all(heavy["username"] in (m["sender"], m["receiver"]) for m in results)
+
+
 def test_marking_the_conversation_read_answers_204_then_finds_nothing_unread(heavy):
     user = dataset.User.objects.get(username=heavy["username"])
     partner = dataset.User.objects.get(username=heavy["top_partner"])

@@ -20,6 +20,7 @@ HEAVY = {
     "thread_root": 4242,
     "partner_usernames": [f"user{n:06d}" for n in range(1, 101)],
     "sent_message_ids": list(range(9050, 9000, -1)),
+    "search_word": "deploy",
 }
 CREDS = {
     "jwt": "header.payload.signature",
@@ -161,6 +162,14 @@ def test_marking_read_posts_to_the_busiest_conversation_through_the_post_script(
     assert env == {}
     assert cmd[-1] == "http://127.0.0.1:8123/api/v1/conversations/user000007/read/"
     assert "nothing unread" in BY_KEY["mark_read_api"].label
+
+
+def test_message_search_asks_the_api_for_the_manifests_word_as_heavy():
+    cmd, env = invocation("search_api")
+
+    assert headers(cmd)["Authorization"] == "Bearer header.payload.signature"
+    assert "-s" not in cmd and env == {}
+    assert cmd[-1] == "http://127.0.0.1:8123/api/v1/messages/search/?q=deploy"
 
 
 def test_the_writes_come_after_every_read():

@@ -138,6 +138,17 @@ def test_the_heavy_users_messages_to_edit_are_its_own_one_per_conversation_newes
         assert latest == pk
 
 
+def test_the_search_word_is_in_some_of_heavys_messages_and_search_finds_each(loaded):
+    manifest, _ = loaded
+    heavy = User.objects.get(username=HEAVY_USERNAME)
+    word, matches = manifest["heavy"]["search_word"], manifest["heavy"]["search_matches"]
+    holding = Message.objects.for_participant(heavy).filter(content__icontains=word)
+    assert 0 < matches < manifest["heavy"]["messages"]
+    assert selectors.message_search(user=heavy, query=word).count() == matches
+    assert holding.count() == matches  # no other word of the vocabulary holds it
+    assert any("message_search" in check for check in manifest["checks"])
+
+
 def test_every_user_has_username_keys_so_look_alikes_are_refused(loaded):
     keys = dict(UsernameKey.objects.values_list("user_id", "folded"))
     for user in User.objects.all():

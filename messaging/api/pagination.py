@@ -5,7 +5,9 @@ A cursor page is one query at any depth (no COUNT, no OFFSET into the history).
 `page_size` defaults to 50 and is capped at 100 (people search: 20 and 20); one that is
 not a whole number of at least 1 is a 400.
 A cursor the server did not make (bad base64, a position that is not a time) is a
-400 naming `cursor`, never a 500 from the database.
+400 naming `cursor`, never a 500 from the database. Message search, ordered by how well
+each message matches rather than by a column, pages by an offset in the same opaque
+cursor (`RankedPagination`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from rest_framework import exceptions
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import Cursor, CursorPagination
+from rest_framework.utils.urls import remove_query_param
 
 from ..selectors import PEOPLE_SEARCH_ORDER
 
@@ -120,3 +123,40 @@ class PeoplePagination(NewestFirstPagination):
         # Any text compares with a name's key, but PostgreSQL refuses a NUL byte.
         if "\x00" in position:
             raise self._invalid()
+
+
+class RankedPagination(NewestFirstPagination):
+    """Message search, best match first: no column orders the results, so a page is the
+    `page_size` results after an offset, which the cursor carries (`o=`), opaque as on
+    every other list. One query a page and no COUNT: a row beyond the page says whether
+    there is a next one. Only the first `offset_cutoff` results are reachable (more words
+    narrow a search); a cursor the server did not make is a 400."""
+
+    offset_cutoff = 10_000
+
+    def paginate_queryset(self, queryset, request, view=None) -> list[Any] | None:
+        self.request = request
+        self.base_url = request.build_absolute_uri()
+        self.page_size = self.get_page_size(request)
+        cursor = self.decode_cursor(request)
+        if cursor is not None and (cursor.reverse or cursor.position is not None):
+            raise self._invalid()
+        self.offset = cursor.offset if cursor is not None else 0
+        rows = list(queryset[self.offset : self.offset + self.page_size + 1])
+        self.has_next = len(rows) > self.page_size
+        self.page = rows[: self.page_size]
+        return self.page
+
+    def get_next_link(self) -> str | None:
+        following = self.offset + self.page_size
+        if not self.has_next or following > self.offset_cutoff:
+            return None
+        return self.encode_cursor(Cursor(offset=following, reverse=False, position=None))
+
+    def get_previous_link(self) -> str | None:
+        if self.offset == 0:
+            return None
+        previous = max(0, self.offset - self.page_size)
+        if previous == 0:
+            return remove_query_param(str(self.base_url), self.cursor_query_param)
+        return self.encode_cursor(Cursor(offset=previous, reverse=False, position=None))

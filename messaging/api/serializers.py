@@ -23,6 +23,7 @@ from .. import auth_tokens, payloads
 from ..content import clean_content
 from ..exceptions import ValidationError as DomainValidationError
 from ..models import MAX_CONTENT_LENGTH, Message, Notification
+from ..selectors import MAX_QUERY_LENGTH, clean_query
 
 User = get_user_model()
 
@@ -359,6 +360,42 @@ class ThreadMessageSerializer(MessageSerializer):
     @extend_schema_field({"type": "array", "items": {"$ref": "#/components/schemas/ThreadMessage"}})
     def get_replies(self, obj: Message) -> list:  # pragma: no cover - documentation only
         return []
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_QUERY_LENGTH,
+        "description": (
+            f"Words to find, stripped, then 1 to {MAX_QUERY_LENGTH} characters. Each word "
+            "is the start of a word of the message, in any letter case, with or without "
+            "accents; every word is required. Punctuation only finds nothing."
+        ),
+    }
+)
+class SearchQueryField(StrictCharField):
+    """A message search's words, checked by the search's own rule (`selectors.clean_query`),
+    so the API and the page refuse the same queries with the same reasons."""
+
+    default_error_messages = {
+        **StrictCharField.default_error_messages,
+        "required": "Type the words to search for (`q`).",
+    }
+
+    def run_validation(self, data: Any = serializers.empty) -> str:
+        try:
+            if isinstance(data, str):
+                data = clean_query(data)  # its reasons first, a blank query's too
+            return super().run_validation(data)
+        except DomainValidationError as error:
+            raise serializers.ValidationError(error.message) from None
+
+
+class MessageSearchQuerySerializer(serializers.Serializer):
+    """The search's query. Other query parameters (cursor, page_size) are the paginator's."""
+
+    q = SearchQueryField()
 
 
 class CountSerializer(serializers.Serializer):

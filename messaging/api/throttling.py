@@ -100,7 +100,8 @@ class SendRateThrottle(UserRateThrottle):
 
 
 class SearchRateThrottle(UserRateThrottle):
-    """People searches, per user: enough for a suggesting field that asks as the person
-    types, too few to walk through every name."""
+    """Searches, per user, people and messages sharing one budget: enough for a suggesting
+    field that asks as the person types, too few to walk through every name or to make
+    the full-text index work without pause."""
 
     scope = "search"

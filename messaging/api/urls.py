@@ -22,6 +22,7 @@ urlpatterns = [
     path("messages/", views.MessageCreateView.as_view(), name="message-create"),
     path("messages/unread/", views.UnreadListView.as_view(), name="unread-list"),
     path("messages/unread/count/", views.UnreadCountView.as_view(), name="unread-count"),
+    path("messages/search/", views.MessageSearchView.as_view(), name="message-search"),
     path("messages/<int:pk>/", views.MessageDetailView.as_view(), name="message-detail"),
     path("messages/<int:pk>/history/", views.MessageHistoryView.as_view(), name="message-history"),
     path("messages/<int:pk>/thread/", views.MessageThreadView.as_view(), name="message-thread"),

@@ -42,6 +42,7 @@ from .pagination import (
     NewestFirstPagination,
     NotificationPagination,
     PeoplePagination,
+    RankedPagination,
 )
 from .schema import BODY_ERRORS, THROTTLE_HEADERS, responses
 from .throttling import (
@@ -423,6 +424,35 @@ class UnreadCountView(APIView):
     )
     def get(self, request: Request) -> Response:
         return Response({"count": selectors.unread_count(signed_in(request))})
+
+
+class MessageSearchView(generics.ListAPIView):
+    serializer_class = s.MessageSerializer
+    pagination_class = RankedPagination
+    throttle_classes = (UserRateThrottle, SearchRateThrottle)
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # drf-spectacular reads the model
+            return Message.objects.none()
+        query = _validated(s.MessageSearchQuerySerializer, self.request.query_params)
+        return selectors.message_search(user=signed_in(self.request), query=query["q"])
+
+    @extend_schema(
+        summary="The caller's messages that hold every word of `q`, best match first",
+        description=(
+            "Messages the caller sent or received in which each word of `q` starts a "
+            'word, in any letter case and with or without accents ("cafe" finds '
+            '"Café", "deplo" finds "deploy"); best match first, then newest first. '
+            "`q` is stripped, then 1 to 200 characters, else a 400; it is words only, "
+            "never query syntax, and punctuation alone finds nothing. Pages follow the "
+            "`next` link (the first 10,000 results are reachable). Throttled per user "
+            "(RATE_LIMIT_SEARCH, shared with people search) as well as by RATE_LIMIT_USER."
+        ),
+        parameters=[s.MessageSearchQuerySerializer, *THROTTLE_HEADERS],
+        responses=responses(200, s.MessageSerializer(many=True), 400, 401),
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
 
 
 # Conversations ---------------------------------------------------------------

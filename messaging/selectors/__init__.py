@@ -27,6 +27,14 @@ from .notifications import (
     notification_list,
     notification_unread_count,
 )
+from .search import (
+    MAX_QUERY_LENGTH,
+    clean_query,
+    message_search,
+    search_words,
+    visible_to,
+    word_spans,
+)
 from .users import (
     PEOPLE_SEARCH_ORDER,
     block_flags,
@@ -39,9 +47,11 @@ from .users import (
 )
 
 __all__ = [
+    "MAX_QUERY_LENGTH",
     "PEOPLE_SEARCH_ORDER",
     "block_flags",
     "block_list",
+    "clean_query",
     "conversation_list",
     "conversation_window",
     "history_list",
@@ -49,6 +59,7 @@ __all__ = [
     "message_get_for_participant",
     "message_get_for_sender",
     "message_list_between",
+    "message_search",
     "messages_with_people",
     "notification_get_for_user",
     "notification_list",
@@ -58,10 +69,13 @@ __all__ = [
     "recipient",
     "reply_count_subquery",
     "reply_parent",
+    "search_words",
     "thread_get",
     "unread_count",
     "unread_list",
     "user_data_summary",
     "user_export",
     "user_get_by_username",
+    "visible_to",
+    "word_spans",
 ]

@@ -10,6 +10,15 @@ postgres_only = pytest.mark.skipif(
 )
 
 
+def set_throttle_rates(settings, **rates: str) -> None:
+    """Override some of DRF's throttle rates (`search="2/min"`) for one test, through
+    pytest-django's `settings` fixture (the throttles read them on every request)."""
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], **rates},
+    }
+
+
 def each_event(batch, handle) -> None:
     """Call `handle(user_id, type, data)` for each live event of a batch handed to the
     channel layer (`realtime.publishing.submit`)."""

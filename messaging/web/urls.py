@@ -25,6 +25,7 @@ urlpatterns = [
     path("people/<str:username>/block/", views.block, name="block"),
     path("people/<str:username>/unblock/", views.unblock, name="unblock"),
     path("notifications/", views.notifications, name="notifications"),
+    path("search/", views.search, name="search"),
     path("notifications/read-all/", views.notification_read_all, name="notification_read_all"),
     path(
         "notifications/<int:notification_id>/read/",

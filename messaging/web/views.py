@@ -28,13 +28,18 @@ from django.template.loader import render_to_string
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .. import auth_tokens, selectors, services
 from .. import cache as cache_keys
-from ..api.throttling import AccountRateThrottle, AuthRateThrottle, SendRateThrottle
+from ..api.throttling import (
+    AccountRateThrottle,
+    AuthRateThrottle,
+    SearchRateThrottle,
+    SendRateThrottle,
+)
 from ..exceptions import NotFound, PermissionDenied, ValidationError
 from ..models import Message
 from . import fragments
@@ -100,19 +105,25 @@ def rate_limited(*throttles: type) -> Callable:
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if request.method == "POST":
-                for throttle_class in throttles:
-                    throttle = throttle_class()
-                    if not throttle.allow_request(request, None):
-                        wait = math.ceil(throttle.wait() or 1)
-                        response = render(request, "429.html", {"wait": wait}, status=429)
-                        response["Retry-After"] = str(wait)
-                        return response
+            if request.method == "POST" and (refused := _throttled(request, throttles)):
+                return refused
             return view(request, *args, **kwargs)
 
         return wrapped
 
     return decorator
+
+
+def _throttled(request: HttpRequest, throttles: tuple[type, ...]) -> HttpResponse | None:
+    """The friendly 429 (with `Retry-After`) if one of `throttles` refuses the request."""
+    for throttle_class in throttles:
+        throttle = throttle_class()
+        if not throttle.allow_request(request, None):
+            wait = math.ceil(throttle.wait() or 1)
+            response = render(request, "429.html", {"wait": wait}, status=429)
+            response["Retry-After"] = str(wait)
+            return response
+    return None
 
 
 #: Where passwords are tried (log-in, the admin's log-in, password change, account
@@ -773,3 +784,45 @@ def counts(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
     add_never_cache_headers(response)
     return response
+
+
+# Search -------------------------------------------------------------------------
+
+#: Results per page of the search page.
+SEARCH_PAGE_SIZE = 20
+
+
+@page
+@require_GET
+def search(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The messages of mine that hold every word of `?q=` (the header's search box), best
+    match first, each linking to its place in its conversation. No words: the box only.
+    A query the search refuses (over 200 characters, NUL) shows why, with a 400."""
+    raw = request.GET.get("q", "")
+    context: dict[str, Any] = {"query": raw.strip(), "results": None, "error": None}
+    if not raw.strip():
+        return render(request, "messaging/search.html", context)
+    try:
+        query = selectors.clean_query(raw)
+    except ValidationError as error:
+        context["error"] = error.message
+        return render(request, "messaging/search.html", context, status=400)
+    # The API's throttle: the page and the API share one budget of searches.
+    if refused := _throttled(request, (SearchRateThrottle,)):
+        return refused
+    found = selectors.message_search(user=request.user, query=query)
+    results = Paginator(found, SEARCH_PAGE_SIZE).get_page(request.GET.get("page"))
+    context.update(
+        results=results,
+        hits=[
+            {
+                "message": message,
+                "partner": _partner_name(request.user, message),
+                "mine": message.sender_id == request.user.pk,
+            }
+            for message in results
+        ],
+        words=selectors.search_words(query),
+        page_query=urlencode({"q": query}) + "&",
+    )
+    return render(request, "messaging/search.html", context)

@@ -99,6 +99,7 @@ CALLER_MATRIX = [
     ("post", "/api/v1/messages/", {"receiver": "{partner}", "content": "hi"}, 201),
     ("get", "/api/v1/messages/unread/", None, 200),
     ("get", "/api/v1/messages/unread/count/", None, 200),
+    ("get", "/api/v1/messages/search/?q=between", None, 200),
     ("get", "/api/v1/conversations/", None, 200),
     ("get", "/api/v1/conversations/{partner}/messages/", None, 200),
     ("post", "/api/v1/conversations/{partner}/read/", None, 204),
@@ -135,6 +136,8 @@ def test_lists_show_only_the_callers_own_data(api, world, caller):
 
     for message in client.get("/api/v1/messages/unread/").json()["results"]:
         assert message["receiver"] == user.username
+    for message in client.get("/api/v1/messages/search/?q=between").json()["results"]:
+        assert user.username in (message["sender"], message["receiver"])
     for row in client.get("/api/v1/conversations/").json()["results"]:
         assert user.username in (row["last_message"]["sender"], row["last_message"]["receiver"])
     for notification in client.get("/api/v1/notifications/").json()["results"]:

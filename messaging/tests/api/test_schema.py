@@ -36,6 +36,7 @@ CONTRACT = {
     ("post", "/api/v1/notifications/{id}/read/"),
     ("post", "/api/v1/notifications/read-all/"),
     ("get", "/api/v1/users/"),
+    ("get", "/api/v1/messages/search/"),
 }
 # Added since, as the contract allows (documented here and in the schema).
 ADDED = {

@@ -82,7 +82,7 @@ def edit(page: Page, text: str, new_text: str) -> None:
         expect(box).to_have_count(0)
     else:
         _from_the_thread_page(page, text, "Edit")
-        page.get_by_label("Message").fill(new_text)
+        page.get_by_label("Message", exact=True).fill(new_text)
         page.get_by_role("button", name="Save").click()
     expect(message(page, new_text)).to_be_visible()
 

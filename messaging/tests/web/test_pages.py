@@ -164,8 +164,8 @@ def test_conversation_reads_oldest_first_and_replies_quote_what_they_answer(
     assert f'href="/messages/{root.pk}/#m{root.pk}" data-quote="{root.pk}"' in page
     assert f'href="/messages/{reply.pk}/#m{reply.pk}" data-quote="{reply.pk}"' in page
     assert page.count("data-quote=") == 2 + 1  # two replies, and the live template's
-    # No form per message: log-out, block, compose and the delete dialog's, that is all.
-    assert page.count("<form") == 4
+    # No form per message: search, log-out, block, compose and the delete dialog's, that is all.
+    assert page.count("<form") == 5
     compose = re.search(r'<form[^>]*id="compose-form".*?</form>', page, re.S).group(0)
     assert 'name="receiver" value="bob"' in compose
     assert 'name="content"' in compose

@@ -31,6 +31,7 @@ PAGES = [
     "/account/export/",
     "/live/counts/",
     "/conversations/carol/",
+    "/search/?q=hello",
 ]
 #: The API: either credential signs in.
 API = [
@@ -38,6 +39,7 @@ API = [
     "/api/v1/users/me/export/",
     "/api/v1/users/me/blocked/",
     "/api/v1/users/?q=ca",
+    "/api/v1/messages/search/?q=hello",
     "/api/v1/conversations/",
     "/api/v1/conversations/carol/messages/",
     "/api/v1/messages/unread/",

@@ -11,6 +11,7 @@ from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from ... import selectors
+from ..highlight import highlight
 
 register = template.Library()
 
@@ -20,7 +21,8 @@ AVATAR_COLOURS = 8
 
 @register.inclusion_tag("messaging/_header.html", takes_context=True)
 def site_header(context) -> dict:
-    """The header on every page: navigation and the unread badges (cached counts)."""
+    """The header on every page: navigation, the search box and the unread badges
+    (cached counts)."""
     request = context.get("request")
     user = getattr(request, "user", None)
     data = {"user": user, "csrf_token": context.get("csrf_token"), "current": ""}
@@ -29,6 +31,9 @@ def site_header(context) -> dict:
     if user is not None and user.is_authenticated:
         data["unread_notifications"] = selectors.notification_unread_count(user)
         data["unread_messages"] = selectors.unread_count(user)
+        # The search box keeps the words on the results page.
+        if data["current"] == "search":
+            data["search_query"] = request.GET.get("q", "")
     return data
 
 
@@ -138,3 +143,8 @@ def note_text(text: str) -> SafeString:
     if not separator:
         return escape(text)
     return format_html("{}: <bdi>{}</bdi>", head, preview)
+
+
+# Search results ---------------------------------------------------------------------
+
+register.filter("highlight", highlight)

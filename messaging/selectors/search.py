@@ -1,0 +1,159 @@
+"""Message search: the messages a person may see that hold every word of a query, best
+match first.
+
+The words are found by the database's own full-text index (migration 0009), never by
+reading messages one by one:
+
+- PostgreSQL: the stored column `search_vector` (configuration `messaging_search`: the
+  `simple` words behind `unaccent`), GIN-indexed; ranked by `ts_rank`.
+- SQLite: the FTS5 table `messaging_message_search` (`unicode61`, diacritics removed),
+  kept by triggers; ranked by `bm25`.
+
+Both fold letter case and accents, in the text and in the query alike: "cafe" finds
+"Café", "ÉTÉ" finds "été". Each word is a prefix ("deplo" finds "deploy") and every word
+is required. Only the words reach the database, each quoted as a plain term, so nothing a
+person types is ever query syntax: quotes, `*`, `:`, `&`, `|`, `!`, brackets, `-`,
+`NEAR`, `AND` or `OR` are punctuation or words like any other.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import TYPE_CHECKING, Any, cast
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+from django.db.models import Q
+
+from ..exceptions import ValidationError
+from ..managers import MessageQuerySet
+from ..models import Message
+from .messages import messages_with_people, reply_count_subquery
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+#: The longest query, in characters once stripped (the contract's "1 to 200").
+MAX_QUERY_LENGTH = 200
+#: Unicode categories that make up a word, as both indexes cut text: letters, numbers
+#: and the marks that accent them.
+_WORD_CATEGORIES = frozenset("LNM")
+
+#: The names migration 0009 gives the index on each database.
+PG_CONFIG = "messaging_search"
+PG_VECTOR = '"messaging_message"."search_vector"'
+FTS_TABLE = "messaging_message_search"
+
+
+def clean_query(query: object) -> str:
+    """A query as searched: stripped text of 1 to 200 characters, without NUL; else a
+    ValidationError on `q` that says what to change."""
+    if not isinstance(query, str):
+        raise ValidationError("Type the words to search for.", field="q")
+    query = query.strip()
+    if not query:
+        raise ValidationError("Type at least one character to search for.", field="q")
+    if len(query) > MAX_QUERY_LENGTH:
+        raise ValidationError(
+            f"A search has at most {MAX_QUERY_LENGTH} characters (this one has {len(query)}).",
+            field="q",
+        )
+    if "\x00" in query:
+        raise ValidationError("A search cannot contain NUL characters.", field="q")
+    return query
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """Where the words of `text` are, as `(start, end)`: runs of letters, numbers and
+    marks. Everything else (spaces, punctuation, symbols, emoji) separates words."""
+    spans: list[tuple[int, int]] = []
+    start = None
+    for index, char in enumerate(text):
+        if unicodedata.category(char)[0] in _WORD_CATEGORIES:
+            if start is None:
+                start = index
+        elif start is not None:
+            spans.append((start, index))
+            start = None
+    if start is not None:
+        spans.append((start, len(text)))
+    return spans
+
+
+def search_words(query: str) -> list[str]:
+    """The words a query looks for, in its order: NFKC-normalized ("ｃａｆé" is "café"),
+    each once in any letter case, and without a word that another one starts with
+    (whatever matches "deploy" matches "dep"). Marks alone make no word."""
+    text = unicodedata.normalize("NFKC", query)
+    unique: dict[str, str] = {}
+    for start, end in word_spans(text):
+        word = text[start:end]
+        if any(unicodedata.category(char)[0] in "LN" for char in word):
+            unique.setdefault(word.lower(), word)
+    return [
+        word
+        for key, word in unique.items()
+        if not any(other != key and other.startswith(key) for other in unique)
+    ]
+
+
+def visible_to(user: User) -> Q:
+    """The messages `user` may see: those they sent or received. Group messages, when they
+    come, are one more clause here (`| Q(group__members=user)`)."""
+    return Q(sender=user) | Q(receiver=user)
+
+
+def message_search(*, user: User, query: str) -> MessageQuerySet:
+    """The messages `user` may see (`visible_to`) that hold every word of `query`
+    (`search_words`), each as the start of a word in any letter case and with or without
+    accents; best match first (`relevance`), then newest first.
+
+    One query with both people and `reply_count`, as the other message lists; unsliced,
+    for a paginator. A query without a word (only punctuation or emoji) finds nothing and
+    asks the database nothing. `query` is any text: interfaces check its length first
+    (`clean_query`).
+    """
+    words = search_words(query)
+    if not words:
+        return Message.objects.none()
+    matcher = _MATCHERS.get(connection.vendor)
+    if matcher is None:
+        raise ImproperlyConfigured("Message search needs PostgreSQL or SQLite.")
+    # `extra()`: the match and its rank are SQL of each database (the stubs answer Any).
+    matched = cast(
+        MessageQuerySet, messages_with_people().filter(visible_to(user)).extra(**matcher(words))
+    )
+    found = matched.annotate(reply_count=reply_count_subquery())  # type: ignore[no-redef]  # stubs bug, django-stubs#2818
+    return found.order_by("-relevance", "-timestamp", "-id")
+
+
+def _postgresql(words: list[str]) -> dict[str, Any]:
+    """`search_vector @@ query`, ranked by `ts_rank`: the query is each word as a prefix
+    term (`'word':*`), all joined by `&`, normalized by the same configuration."""
+    terms = " & ".join("'{}':*".format(w.replace("\\", "\\\\").replace("'", "''")) for w in words)
+    tsquery = f"to_tsquery('{PG_CONFIG}', %s)"
+    return {
+        "select": {"relevance": f"ts_rank({PG_VECTOR}, {tsquery})"},
+        "select_params": (terms,),
+        "where": [f"{PG_VECTOR} @@ {tsquery}"],
+        "params": [terms],
+    }
+
+
+def _sqlite(words: list[str]) -> dict[str, Any]:
+    """A join with the FTS5 table on the message's id, `MATCH` each word as a quoted
+    prefix phrase (`"word"*`; adjacent phrases are all required), ranked by `bm25`
+    (smaller is better, hence negated)."""
+    phrases = " ".join('"{}"*'.format(w.replace('"', '""')) for w in words)
+    return {
+        "tables": [FTS_TABLE],
+        "select": {"relevance": f'-bm25("{FTS_TABLE}")'},
+        "where": [
+            f'"{FTS_TABLE}"."rowid" = "messaging_message"."id"',
+            f'"{FTS_TABLE}" MATCH %s',
+        ],
+        "params": [phrases],
+    }
+
+
+_MATCHERS = {"postgresql": _postgresql, "sqlite": _sqlite}
