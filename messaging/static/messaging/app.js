@@ -91,12 +91,14 @@
   }
 
   /* A POST from the page's own script: the views answer 204/JSON instead of redirecting. */
-  function post(url, body) {
+  /* `keepalive`: the request outlives the page (a read mark sent as the person leaves). */
+  function post(url, body, keepalive) {
     return fetch(url, {
       method: "POST",
       credentials: "same-origin",
       headers: { "X-CSRFToken": csrfToken(), "X-Requested-With": "fetch" },
       body: body || new FormData(),
+      keepalive: Boolean(keepalive),
     });
   }
 

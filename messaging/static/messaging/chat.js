@@ -309,7 +309,8 @@
   function markVisibleRead() {
     if (document.visibilityState !== "visible") return;
     toMark.splice(0).forEach(function (id) {
-      Messaging.post(messageUrl + id + "/read/").catch(function () {});
+      /* keepalive: a message seen just before leaving the page is read all the same. */
+      Messaging.post(messageUrl + id + "/read/", null, true).catch(function () {});
     });
   }
   document.addEventListener("visibilitychange", markVisibleRead);

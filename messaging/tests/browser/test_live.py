@@ -120,6 +120,9 @@ def test_new_messages_edits_and_badges_arrive_live_and_survive_a_drop(person, ap
     expect(message(vic, "Sent while you were away")).to_be_visible()
     expect(message(vic, "Back online?")).to_be_visible()
     assert vic.evaluate("window.notReloaded") is True
+    # Both were read on Vic's open page: Uma's receipts say so.
+    for text in ("Sent while you were away", "Back online?"):
+        expect(message(uma, text).locator("[data-receipt]")).to_have_text("Read")
 
     # Vic opens the conversation from his inbox: Uma's receipt turns to "Read" live.
     vic.goto("/")
