@@ -161,31 +161,14 @@
     toggleHistory(link);
   });
 
-  /* Opening Reply or Edit puts the cursor in its text box. */
-  document.addEventListener("toggle", function (event) {
-    var details = event.target;
-    if (!(details instanceof HTMLDetailsElement) || !details.open) return;
-    if (!details.classList.contains("action")) return;
-    var box = details.querySelector("textarea");
-    if (box) {
-      box.focus();
-      box.setSelectionRange(box.value.length, box.value.length);
-    }
-  }, true);
-
   document.addEventListener("keydown", function (event) {
     var box = event.target;
     if (!(box instanceof HTMLTextAreaElement)) return;
-    /* Ctrl/Cmd+Enter sends; Escape closes an open Reply or Edit. */
+    /* Ctrl/Cmd+Enter sends the form (the edit page's, the compose page's). */
+    if (event.defaultPrevented) return; /* the chat's composer sent it already */
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && box.form) {
       event.preventDefault();
       box.form.requestSubmit();
-    } else if (event.key === "Escape") {
-      var details = box.closest("details.action");
-      if (details) {
-        details.open = false;
-        details.querySelector("summary").focus();
-      }
     }
   });
 
