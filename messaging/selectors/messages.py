@@ -192,7 +192,10 @@ def conversation_window(
     )
     end = before if before is not None else at
     if end is not None:
-        anchor = Subquery(Message.objects.filter(pk=end).values("timestamp")[:1])
+        # Only a message of this conversation: another's would cut the window at its time,
+        # telling the caller when it was sent. Anything else anchors nothing: no rows.
+        mine = Message.objects.between(user, partner).filter(pk=end)
+        anchor = Subquery(mine.values("timestamp")[:1])
         same_time = (
             Q(timestamp=anchor, id__lt=end) if end == before else Q(timestamp=anchor, id__lte=end)
         )

@@ -50,6 +50,16 @@ def test_at_a_message_the_window_ends_with_it(alice, bob, send):
     assert has_older
 
 
+def test_a_message_of_another_conversation_anchors_nothing(alice, bob, carol, send):
+    send(alice, bob, "before")
+    elsewhere = send(carol, bob, "not alice's")  # its time must not cut alice's window
+    send(alice, bob, "after")
+
+    for end in ({"before": elsewhere.pk}, {"at": elsewhere.pk}):
+        rows, has_older = selectors.conversation_window(alice, bob, **end)
+        assert (rows, has_older) == ([], False), end
+
+
 def test_messages_of_other_conversations_never_enter_the_window(alice, bob, carol, send):
     send(carol, alice, "not with bob")
     mine = send(alice, bob, "with bob")
@@ -157,7 +167,9 @@ def test_a_second_page_renders_nothing_and_a_change_renders_only_what_changed(al
         services.conversation_mark_read(user=bob, partner=alice)
         rendered(alice, bob)
         assert {call.args[0].pk for call in render.call_args_list} == {root.pk}
-        assert other.pk  # unchanged, still from the cache
+        # The others come from the cache, as they were.
+        assert rendered(alice, bob)[2] == first[2]
+        assert f'id="m{other.pk}"' in first[2]
 
 
 def test_each_viewer_has_their_own_fragments(alice, bob, send):

@@ -104,14 +104,13 @@ def tree(
     """A thread shaped by `views.shape_thread` as nested lists: each message's HTML from
     `html` (by id), replies under what they answer, long branches folded. The message
     `highlight` carries `actions`, the page's one set of links for it."""
-    item = format_html(
+    return format_html(
         '<li class="tree__item{}">{}{}{}</li>',
         " tree__item--highlight" if node.pk == highlight else "",
         html[node.pk],
         actions if node.pk == highlight else "",
         _replies(node, html, highlight=highlight, actions=actions),
     )
-    return item
 
 
 def _replies(

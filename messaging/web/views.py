@@ -630,9 +630,7 @@ def thread(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
         request,
         "messaging/thread.html",
         {
-            "root_id": asked.root_id,
             "partner": partner,
-            "message_url": fragments.message_url(),
             "tree": mark_safe(cache_keys.get_or_set(key, tree)),
         },
     )
