@@ -62,6 +62,10 @@ def conversation_generation_key(a_id: int, b_id: int) -> str:
     return _key("gen", "conversation", low, high)
 
 
+def group_generation_key(group_id: int) -> str:
+    return _key("gen", "group", group_id)
+
+
 def _fresh_generation() -> int:
     # Time-based, so an evicted generation never comes back as an old value.
     return time.time_ns()
@@ -119,6 +123,10 @@ def user_generation(user_id: int) -> int:
 
 def conversation_generation(a_id: int, b_id: int) -> int:
     return generations(conversation_generation_key(a_id, b_id))[0]
+
+
+def group_generation(group_id: int) -> int:
+    return generations(group_generation_key(group_id))[0]
 
 
 _pending = threading.local()
@@ -349,7 +357,12 @@ def _retry_epoch_move() -> None:
         delay = min(delay * 2, EPOCH_RETRY_CAP)
 
 
-def invalidate(*, users: Iterable[int] = (), conversations: Iterable[tuple[int, int]] = ()) -> None:
+def invalidate(
+    *,
+    users: Iterable[int] = (),
+    conversations: Iterable[tuple[int, int]] = (),
+    groups: Iterable[int] = (),
+) -> None:
     """Bump the generations of these users and conversations once the transaction commits.
 
     Keys are gathered per thread and bumped once, however many rows a transaction
@@ -360,6 +373,7 @@ def invalidate(*, users: Iterable[int] = (), conversations: Iterable[tuple[int, 
     _gather(
         *(user_generation_key(user_id) for user_id in users),
         *(conversation_generation_key(a, b) for a, b in conversations),
+        *(group_generation_key(group_id) for group_id in groups),
     )
 
 
@@ -437,6 +451,13 @@ def conversation_page_key_prefix(user_id: int, partner_id: int, *extra: str) -> 
     """
     generation = conversation_generation(user_id, partner_id)
     return _key("page", "conversation", user_id, partner_id, f"g{generation}", *extra)
+
+
+def group_window_key(user_id: int, group_id: int, *, end: str) -> str:
+    """`conversation_window_key` for a group: the viewer, the group's generation (any
+    message, read or membership change in it moves it) and where the window ends."""
+    generation = group_generation(group_id)
+    return _key("fragment", "group-window", user_id, group_id, f"g{generation}", end)
 
 
 def conversation_window_key(user_id: int, partner_id: int, *, end: str) -> str:

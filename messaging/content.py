@@ -82,6 +82,30 @@ def clean_content(content: object) -> str:
     return content
 
 
+#: The longest group name, and the most people a group holds.
+MAX_GROUP_NAME_LENGTH = 100
+MAX_GROUP_MEMBERS = 256
+
+
+def clean_group_name(name: object) -> str:
+    """A group's name as stored: text, stripped, 1 to 100 characters, something visible,
+    on one line."""
+    if not isinstance(name, str):
+        raise ValidationError("A group's name must be text.", field="name")
+    name = " ".join(name.split())  # one line: newlines and runs of spaces become a space
+    if not name or not has_visible_text(name):
+        raise ValidationError("Give the group a name.", field="name")
+    if len(name) > MAX_GROUP_NAME_LENGTH:
+        raise ValidationError(
+            f"A group's name has at most {MAX_GROUP_NAME_LENGTH} characters (this one has "
+            f"{len(name)}).",
+            field="name",
+        )
+    if "\x00" in name or not storable(name):
+        raise ValidationError("A group's name must be valid Unicode text.", field="name")
+    return name
+
+
 def clean_idempotency_key(value: object) -> str:
     """An `Idempotency-Key` as stored: text of 1 to 64 characters a database can hold."""
     key = value.strip() if isinstance(value, str) else None

@@ -19,6 +19,18 @@ def _user_id(user: User | int) -> int:
     return user if isinstance(user, int) else user.pk
 
 
+def visible_to(user: User | int) -> Q:
+    """The condition of `MessageQuerySet.for_participant`, for queries that build their own."""
+    memberships = apps.get_model("messaging", "Conversation").objects.filter(
+        owner=user, group__isnull=False
+    )
+    return (
+        Q(sender=user, group__isnull=True)
+        | Q(receiver=user)
+        | Q(group_id__in=memberships.values("group_id"))
+    )
+
+
 class MessageQuerySet(models.QuerySet["Message"]):
     def between(self, a: User | int, b: User | int) -> MessageQuerySet:
         """Messages exchanged by the two users, in either direction.
@@ -34,8 +46,10 @@ class MessageQuerySet(models.QuerySet["Message"]):
         ).filter(pair_low=low, pair_high=high)
 
     def for_participant(self, user: User | int) -> MessageQuerySet:
-        """Messages the user sent or received: everything they may see."""
-        return self.filter(Q(sender=user) | Q(receiver=user))
+        """Everything the user may see: the direct messages they sent or received, and the
+        messages of the groups they belong to now (none of a group they left, their own
+        included)."""
+        return self.filter(visible_to(user))
 
     def in_thread(self, root_id: int) -> MessageQuerySet:
         """Every message of the thread whose first message is `root_id`, root included."""

@@ -30,8 +30,16 @@ class Message(models.Model):
     sender = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sent_messages"
     )
+    # A direct message has a receiver; a group message has a group instead (never both).
     receiver = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="received_messages"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="received_messages",
+    )
+    group = models.ForeignKey(
+        "Group", null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
     )
     content = models.TextField(max_length=MAX_CONTENT_LENGTH)
     timestamp = models.DateTimeField(default=timezone.now)
@@ -75,9 +83,16 @@ class Message(models.Model):
     _edited_by: User
     #: The receiver's notification, made by `post_save` when the message is created.
     notification: Notification
+    #: Who a group message being sent reaches (`selectors.Audience`), found by the send.
+    audience: Any
+    #: The notifications of a group message's other members, made by `post_save`.
+    group_notifications: list[Notification]
     #: Annotations of the selectors: direct replies, and whether the receiver blocks the sender.
     reply_count: int
     receiver_blocks_sender: bool
+    #: For a group message: whether the person it was loaded for has read it (`read` is
+    #: the receiver's state, and a group message has no receiver).
+    viewer_read: bool
     #: A thread as a tree (`selectors.thread_get`).
     replies_list: list[Message]
     descendant_count: int
@@ -102,9 +117,24 @@ class Message(models.Model):
             # Unread lists and counts (per user and per conversation).
             models.Index(fields=["receiver", "sender"], condition=Q(read=False), name="msg_unread"),
             models.Index(fields=["thread_root", "timestamp"], name="msg_thread"),
+            # A group's page, newest first; and what a member has not read (ids past their
+            # read pointer), however long the group's history.
+            models.Index(
+                fields=["group", "-timestamp", "-id"],
+                condition=Q(group__isnull=False),
+                name="msg_group_time",
+            ),
+            models.Index(
+                fields=["group", "id"], condition=Q(group__isnull=False), name="msg_group_id"
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=~Q(sender=F("receiver")), name="msg_not_to_self"),
+            models.CheckConstraint(
+                condition=Q(receiver__isnull=False, group__isnull=True)
+                | Q(receiver__isnull=True, group__isnull=False),
+                name="msg_direct_or_group",
+            ),
             models.CheckConstraint(
                 condition=Q(
                     GreaterThanOrEqual(Length("content"), 1),
@@ -120,7 +150,8 @@ class Message(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.sender_id} → {self.receiver_id}: {self.content[:40]}"
+        to = f"group {self.group_id}" if self.group_id else self.receiver_id
+        return f"{self.sender_id} → {to}: {self.content[:40]}"
 
     @classmethod
     def from_db(cls, db: str | None, field_names: Collection[str], values: Collection[Any]) -> Self:
@@ -132,6 +163,8 @@ class Message(models.Model):
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
+        if (self.receiver_id is None) == (self.group_id is None):
+            errors["receiver"] = "A message goes to one person or to one group."
         if self.sender_id is not None and self.sender_id == self.receiver_id:
             errors["receiver"] = "You cannot send a message to yourself."
         try:
@@ -139,13 +172,17 @@ class Message(models.Model):
         except ContentError as error:
             errors["content"] = error.message
         parent = self.parent_message
-        if parent is not None and {parent.sender_id, parent.receiver_id} != {
-            self.sender_id,
-            self.receiver_id,
-        }:
-            errors["parent_message"] = "A reply stays between the same two people."
+        if parent is not None and not parent.same_conversation(self):
+            errors["parent_message"] = "A reply stays in the same conversation."
         if errors:
             raise ValidationError(errors)
+
+    def same_conversation(self, other: Message) -> bool:
+        """Whether both messages belong to one conversation: the same group, or the same
+        two people with no group."""
+        if self.group_id is not None or other.group_id is not None:
+            return self.group_id == other.group_id
+        return {self.sender_id, self.receiver_id} == {other.sender_id, other.receiver_id}
 
     @property
     def root_id(self) -> int:
@@ -212,8 +249,44 @@ class Notification(models.Model):
         return f"{self.user_id}: {self.text}"
 
 
+class Group(models.Model):
+    """A named conversation among two or more people: its members are the owners of its
+    `Conversation` rows (one per member: their inbox row and read pointer)."""
+
+    name = models.CharField(max_length=100)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        through="Conversation",
+        through_fields=("group", "owner"),
+        related_name="message_groups",
+    )
+
+    #: `member_names`: the members' usernames, loaded by `selectors.group_get`.
+    member_names: list[str]
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(GreaterThanOrEqual(Length("name"), 1)), name="group_name_not_empty"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Conversation(models.Model):
-    """One user's side of their exchange with one partner: what their inbox row shows.
+    """One user's side of a conversation: with one partner, or in one group (then the row
+    is the user's membership). What their inbox row shows.
 
     Kept up to date by the services in the same transaction as the messages, so the
     inbox costs the same however many messages a user has.
@@ -222,27 +295,46 @@ class Conversation(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
     )
+    # Exactly one of the two: the other person of a direct conversation, or the group.
     partner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    group = models.ForeignKey(
+        Group, null=True, on_delete=models.CASCADE, related_name="memberships"
     )
     last_message = models.ForeignKey(
         Message, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     last_activity = models.DateTimeField(default=timezone.now)
+    # Direct rows only: how many of the partner's messages the owner has not read. A
+    # group's is counted from `last_read_id` (`selectors.group_unread`).
     unread_count = models.PositiveIntegerField(default=0)
     # The owner blocked the partner: the conversation leaves the owner's inbox.
     hidden = models.BooleanField(default=False)
+    # Group rows only: the owner has read every message of the group up to this id. Not a
+    # foreign key: the message it names may be deleted, the pointer stays where it was.
+    last_read_id = models.BigIntegerField(default=0)
 
     class Meta:
         ordering = ["-last_activity", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["owner", "partner"], name="conversation_pair"),
+            models.UniqueConstraint(
+                fields=["owner", "group"],
+                condition=Q(group__isnull=False),
+                name="conversation_membership",
+            ),
             models.CheckConstraint(condition=~Q(owner=F("partner")), name="conversation_not_self"),
+            models.CheckConstraint(
+                condition=Q(partner__isnull=False, group__isnull=True)
+                | Q(partner__isnull=True, group__isnull=False),
+                name="conversation_partner_or_group",
+            ),
         ]
         indexes = [models.Index(fields=["owner", "-last_activity"], name="conversation_inbox")]
 
     def __str__(self) -> str:
-        return f"{self.owner_id} ↔ {self.partner_id}"
+        return f"{self.owner_id} ↔ {self.partner_id or f'group {self.group_id}'}"
 
 
 class MessagingProfile(models.Model):

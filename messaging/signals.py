@@ -11,7 +11,7 @@ from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
 
-from . import cache, services
+from . import cache, selectors, services
 from .models import Message, MessagingProfile, Notification
 from .realtime import publishing as realtime
 
@@ -21,8 +21,12 @@ User = get_user_model()
 @receiver(post_save, sender=Message, dispatch_uid="messaging.notify_receiver")
 def notify_receiver(sender, instance: Message, created: bool, raw: bool = False, **kwargs):
     if created and not raw:
-        # The send announces it after the commit, right after the message itself.
-        instance.notification = services.notification_create_for_message(instance)
+        # The send announces them after the commit, right after the message itself.
+        made = services.notification_create_for_message(instance)
+        if isinstance(made, list):
+            instance.group_notifications = made
+        else:
+            instance.notification = made
 
 
 @receiver(pre_save, sender=Message, dispatch_uid="messaging.record_edit_history")
@@ -49,8 +53,17 @@ def record_edit_history(sender, instance: Message, raw: bool = False, update_fie
 @receiver(post_save, sender=Message, dispatch_uid="messaging.flush_conversation_cache_on_save")
 @receiver(post_delete, sender=Message, dispatch_uid="messaging.flush_conversation_cache_on_delete")
 def flush_conversation_cache(sender, instance: Message, **kwargs):
-    people = (instance.sender_id, instance.receiver_id)
-    cache.invalidate(users=people, conversations=[people])
+    if instance.group_id is None:
+        people = (instance.sender_id, instance.receiver_id)
+        cache.invalidate(users=people, conversations=[people])
+        return
+    audience = getattr(instance, "audience", None)
+    members = (
+        (instance.sender_id, *audience.others)
+        if audience is not None
+        else selectors.group_member_ids(instance.group_id)
+    )
+    cache.invalidate(users=members, groups=[instance.group_id])
 
 
 @receiver(post_save, sender=Notification, dispatch_uid="messaging.flush_notification_cache_on_save")

@@ -405,17 +405,33 @@ class CountSerializer(serializers.Serializer):
 # Conversations ---------------------------------------------------------------
 
 
-class ConversationSerializer(serializers.Serializer):
-    """An inbox row; `last_message.reply_count` comes from the selector's annotation."""
+class GroupRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(read_only=True)
 
-    partner = serializers.CharField(source="partner.username", read_only=True)
+
+class ConversationSerializer(serializers.Serializer):
+    """An inbox row, of a direct conversation (`partner`, `group` null) or of a group
+    (`group`, `partner` null); `last_message.reply_count` and `unread_count` come from
+    the selector's annotations."""
+
+    partner = serializers.CharField(
+        source="partner.username", read_only=True, allow_null=True, default=None
+    )
+    group = GroupRefSerializer(read_only=True, allow_null=True)
     # Declared once: a serializer built per row rebuilt its fields every time and was
     # most of the inbox's CPU (docs/benchmarks.md).
-    last_message = MessageSerializer(read_only=True)
-    unread_count = serializers.IntegerField(read_only=True, min_value=0)
+    last_message = MessageSerializer(read_only=True, allow_null=True)
+    unread_count = serializers.IntegerField(source="unread", read_only=True, min_value=0)
 
     def to_representation(self, conversation) -> dict[str, Any]:
-        conversation.last_message.reply_count = conversation.last_message_reply_count
+        last = conversation.last_message
+        if last is not None:
+            last.reply_count = conversation.last_message_reply_count
+            if last.group_id is not None:
+                last.viewer_read = (
+                    last.sender_id == conversation.owner_id or last.pk <= conversation.last_read_id
+                )
         return super().to_representation(conversation)
 
 

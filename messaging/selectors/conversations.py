@@ -1,13 +1,14 @@
-"""The inbox: one row per partner."""
+"""The inbox: one row per partner and per group."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Case, Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, When
+from django.db.models.functions import Coalesce
 
-from ..models import Conversation
+from ..models import Conversation, Message
 from .messages import reply_count_subquery
 
 if TYPE_CHECKING:
@@ -16,15 +17,39 @@ else:
     User = get_user_model()
 
 
+def group_unread_subquery() -> Coalesce:
+    """For a query of group rows: how many of the group's messages lie past the row's
+    read pointer, from someone else (the `msg_group_id` index: a range per row)."""
+    unread = (
+        Message.objects.filter(group_id=OuterRef("group_id"), pk__gt=OuterRef("last_read_id"))
+        .exclude(sender_id=OuterRef("owner_id"))
+        .order_by()
+        .values("group_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(unread, output_field=IntegerField()), 0)
+
+
 def conversation_list(user: User) -> QuerySet[Conversation]:
-    """The inbox: one row per partner, newest last message first.
+    """The inbox: one row per partner and per group, newest last message first; each
+    with `unread`, how many of its messages the user has not read.
 
     Reads the per-user `Conversation` rows the services keep, so a page costs the
-    same however many messages the user has.
+    same however many messages (or groups) the user has. A group shows from the moment
+    the user is in it, before anyone writes.
     """
     return (
-        Conversation.objects.filter(owner=user, last_message__isnull=False, hidden=False)
-        .select_related("partner", "last_message__sender", "last_message__receiver")
-        .annotate(last_message_reply_count=reply_count_subquery("last_message"))
+        Conversation.objects.filter(owner=user, hidden=False)
+        .filter(Q(last_message__isnull=False) | Q(group__isnull=False))
+        .select_related("partner", "group", "last_message__sender", "last_message__receiver")
+        .annotate(
+            last_message_reply_count=reply_count_subquery("last_message"),
+            unread=Case(
+                When(group__isnull=True, then=F("unread_count")),
+                default=group_unread_subquery(),
+                output_field=IntegerField(),
+            ),
+        )
         .order_by("-last_activity", "-id")
     )

@@ -13,6 +13,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Value,
 )
 from django.db.models.functions import Coalesce
 
@@ -221,23 +222,39 @@ def history_list(user: User, message_id: Any) -> QuerySet[MessageHistory]:
 
 def unread_list(user: User) -> MessageQuerySet:
     """The user's unread messages, newest first, with what a `Message` shows: both
-    usernames and `reply_count`, in the one query (no per-row lookups). Messages from
-    people the user blocked are left out (see `UnreadMessagesManager.received_by`)."""
+    usernames and `reply_count`, in the one query (no per-row lookups). Direct ones from
+    people the user blocked are left out (see `UnreadMessagesManager.received_by`);
+    those of their groups past their read pointer are in (`groups.group_unread`)."""
+    from .groups import group_unread
+
+    direct = Message.unread.received_by(user).order_by().values("pk")
     return (
-        Message.unread.unread_for_user(user)  # type: ignore[no-redef]  # stubs bug, django-stubs#2818
-        .select_related("receiver")
-        .only(*Message.unread.LIST_FIELDS, "receiver__id", "receiver__username")
-        .annotate(reply_count=reply_count_subquery())
+        Message.objects.filter(pk__in=direct.union(group_unread(user).order_by().values("pk")))  # type: ignore[no-redef]  # stubs bug, django-stubs#2818
+        .select_related("sender", "receiver")
+        .only(
+            *Message.unread.LIST_FIELDS,
+            "group_id",
+            "receiver__id",
+            "receiver__username",
+        )
+        .annotate(reply_count=reply_count_subquery(), viewer_read=Value(False))
+        .order_by("-timestamp", "-id")
     )
 
 
 def unread_count(user: User) -> int:
-    """How many messages `user` has not read, from people they have not blocked.
+    """How many messages `user` has not read: direct ones from people they have not
+    blocked, and those of their groups past their read pointer.
 
-    One query over the unread index, however long the history; cached under the
-    user's generation, which a block or unblock moves (`services.blocks_changed`).
+    One query over the unread indexes, however long the history; cached under the
+    user's generation, which a block or unblock moves (`services.blocks_changed`) and
+    any message to them or their groups moves.
     """
-    return cache_keys.get_or_set(
-        cache_keys.unread_count_key(user.pk),
-        lambda: Message.unread.received_by(user).count(),
-    )
+    from .groups import group_unread
+
+    def count() -> int:
+        direct = Message.unread.received_by(user).order_by().values("pk")
+        groups = group_unread(user).order_by().values("pk")
+        return Message.objects.filter(pk__in=direct.union(groups, all=True)).count()
+
+    return cache_keys.get_or_set(cache_keys.unread_count_key(user.pk), count)

@@ -23,10 +23,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
-from django.db.models import Q
 
 from ..exceptions import ValidationError
-from ..managers import MessageQuerySet
+from ..managers import MessageQuerySet, visible_to
 from ..models import Message
 from .messages import messages_with_people, reply_count_subquery
 
@@ -97,14 +96,8 @@ def search_words(query: str) -> list[str]:
     ]
 
 
-def visible_to(user: User) -> Q:
-    """The messages `user` may see: those they sent or received. Group messages, when they
-    come, are one more clause here (`| Q(group__members=user)`)."""
-    return Q(sender=user) | Q(receiver=user)
-
-
 def message_search(*, user: User, query: str) -> MessageQuerySet:
-    """The messages `user` may see (`visible_to`) that hold every word of `query`
+    """The messages `user` may see (`visible_to`: direct ones and their groups') that hold every word of `query`
     (`search_words`), each as the start of a word in any letter case and with or without
     accents; best match first (`relevance`), then newest first.
 

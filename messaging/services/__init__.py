@@ -20,6 +20,13 @@ from .accounts import (
 )
 from .blocking import blocks_changed, user_block, user_unblock
 from .conversations import conversation_mark_read, message_mark_read
+from .groups import (
+    group_add_member,
+    group_create,
+    group_mark_read,
+    group_remove_member,
+    group_rename,
+)
 from .messages import history_record_edit, message_delete, message_edit, message_send
 from .notifications import (
     notification_create_for_message,
@@ -33,6 +40,11 @@ __all__ = [
     "blocks_changed",
     "conversation_mark_read",
     "delete_user",
+    "group_add_member",
+    "group_create",
+    "group_mark_read",
+    "group_remove_member",
+    "group_rename",
     "history_record_edit",
     "message_delete",
     "message_edit",

@@ -26,6 +26,7 @@ from ..models import (
     UsernameKey,
 )
 from ..realtime import publishing as realtime
+from . import groups
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -171,9 +172,17 @@ def delete_user(*, user: User, password: str) -> None:
     """
     if not isinstance(password, str) or not user.check_password(password):
         raise ValidationError("The password is not correct.", field="password")
-    partner_ids = list(Conversation.objects.filter(owner=user).values_list("partner_id", flat=True))
+    rows = Conversation.objects.filter(owner=user)
+    partner_ids = list(rows.filter(partner__isnull=False).values_list("partner_id", flat=True))
+    group_ids = list(rows.filter(group__isnull=False).values_list("group_id", flat=True))
     cache_keys.invalidate(
         users=[user.pk, *partner_ids], conversations=[(user.pk, pk) for pk in partner_ids]
+    )
+    # The other members' messages stay in their groups: replies to the user's messages
+    # move up their threads, as when a message is deleted.
+    groups.groups_detach_replies_to(user)
+    Conversation.objects.filter(group_id__in=group_ids, last_message__sender=user).update(
+        last_message=None
     )
     messages = Message.objects.filter(Q(sender=user) | Q(receiver=user))
     for rows in (
@@ -188,6 +197,7 @@ def delete_user(*, user: User, password: str) -> None:
         # single DELETE statement Django itself uses for signal-free rows.
         rows._raw_delete(rows.db)
     user.delete()
+    groups.groups_member_gone(group_ids, username=user.username)
 
 
 @transaction.atomic

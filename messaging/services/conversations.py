@@ -41,8 +41,8 @@ def _conversations_record(message: Message) -> None:
     unread = 0 if message.read else 1
     rows = sorted(
         [
-            (message.sender_id, message.receiver_id, message.pk, when, 0, False),
-            (message.receiver_id, message.sender_id, message.pk, when, unread, False),
+            (message.sender_id, message.receiver_id, message.pk, when, 0, False, 0),
+            (message.receiver_id, message.sender_id, message.pk, when, unread, False, 0),
         ]
     )
     newer = (
@@ -53,8 +53,8 @@ def _conversations_record(message: Message) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} "  # names from the model, values as parameters
-            "(owner_id, partner_id, last_message_id, last_activity, unread_count, hidden) "
-            "VALUES (%s, %s, %s, %s, %s, %s), (%s, %s, %s, %s, %s, %s) "
+            "(owner_id, partner_id, last_message_id, last_activity, unread_count, hidden, "
+            "last_read_id) VALUES (%s, %s, %s, %s, %s, %s, %s), (%s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (owner_id, partner_id) DO UPDATE SET "
             f"last_message_id = CASE WHEN {newer} THEN excluded.last_message_id "
             f"ELSE {table}.last_message_id END, "
@@ -63,6 +63,18 @@ def _conversations_record(message: Message) -> None:
             f"unread_count = {table}.unread_count + excluded.unread_count",
             [value for row in rows for value in row],
         )
+
+
+def _group_conversations_record(message: Message) -> None:
+    """Every member's inbox row of the group shows `message` last: one statement, however
+    many members. Nothing per member is counted: what is unread lies past each one's read
+    pointer (`selectors.group_unread`)."""
+    when = message.timestamp
+    Conversation.objects.filter(group_id=message.group_id).filter(
+        Q(last_message__isnull=True)
+        | Q(last_activity__lt=when)
+        | Q(last_activity=when, last_message_id__lt=message.pk)
+    ).update(last_message_id=message.pk, last_activity=when)
 
 
 def _conversations_unread_decrement(*, owner_id: int, partner_id: int, by: int) -> None:
@@ -90,11 +102,30 @@ def _conversations_refresh_last(a_id: int, b_id: int) -> None:
         )
 
 
+def _group_refresh_last(group_id: int) -> None:
+    """After a delete in a group: the members' rows that showed it show the newest
+    remaining message (or none, keeping their time)."""
+    latest = (
+        Message.objects.filter(group_id=group_id)
+        .order_by("-timestamp", "-id")
+        .only("id", "timestamp")
+    ).first()
+    if latest is not None:
+        Conversation.objects.filter(group_id=group_id, last_message__isnull=True).update(
+            last_message=latest, last_activity=latest.timestamp
+        )
+
+
 @transaction.atomic
 def message_mark_read(*, user: User, message: Message | int) -> None:
-    """The receiver has read the message, and with it every notification of theirs
-    about it (its own, its edits'). Idempotent."""
+    """The receiver (or, in a group, any member) has read the message, and with it every
+    notification of theirs about it (its own, its edits'). Idempotent."""
     message = selectors.message_get_for_participant(user, _pk(message))
+    if message.group_id is not None:
+        from .groups import group_message_mark_read
+
+        group_message_mark_read(user=user, message=message)
+        return
     if message.receiver_id != user.pk:
         raise PermissionDenied("Only the receiver can mark a message read.")
     changed = Message.objects.filter(pk=message.pk, read=False).update(read=True)

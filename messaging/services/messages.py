@@ -7,8 +7,9 @@ from `selectors.recipient` (which checked blocks), the parent from
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Collection
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -16,12 +17,14 @@ from django.utils import timezone
 
 from .. import payloads, selectors
 from ..exceptions import PermissionDenied, ValidationError
-from ..models import Message, MessageHistory, Notification
+from ..models import Conversation, Group, Message, MessageHistory, Notification
 from ..realtime.publishing import Event, send_on_commit
 from .conversations import (
     _conversations_record,
     _conversations_refresh_last,
     _conversations_unread_decrement,
+    _group_conversations_record,
+    _group_refresh_last,
     _pk,
 )
 from .notifications import notification_text
@@ -33,46 +36,57 @@ if TYPE_CHECKING:
 def message_send(
     *,
     sender: User,
-    receiver: User,
+    receiver: User | None = None,
+    group: Group | int | None = None,
     content: str,
     parent: Message | None = None,
     idempotency_key: str | None = None,
 ) -> Message:
-    """Send `content` from `sender` to `receiver`, maybe as a reply to `parent`.
+    """Send `content` from `sender` to `receiver`, or to every other member of `group`,
+    maybe as a reply to `parent`.
 
-    One transaction: the message (its `post_save` signal creates the receiver's
-    notification), both people's inbox rows in one statement; after the commit,
-    `message.created` then `notification.created` to the receiver's sockets. With an
-    `idempotency_key`, a retry by the same sender answers the first message and stores
-    nothing new: the key's unique index decides, so a concurrent retry cannot double it.
+    One transaction: the message (its `post_save` signal creates the notifications:
+    the receiver's, or one per other member in one statement), the inbox rows (both
+    people's, or every member's) in one statement; after the commit,
+    `message.created` then `notification.created` to the sockets of whoever it reaches.
+    With an `idempotency_key`, a retry by the same sender answers the first message and
+    stores nothing new: the key's unique index decides, so a concurrent retry cannot
+    double it. A send to a group costs the same number of queries for 3 or 100 members.
     """
-    if getattr(receiver, "recipient_of", None) != sender.pk:
+    audience = None
+    if group is not None:
+        audience = selectors.group_audience(sender, group.pk if isinstance(group, Group) else group)
+    elif receiver is None:
+        raise ValidationError("Say who the message is for.", field="receiver")
+    elif getattr(receiver, "recipient_of", None) != sender.pk:
         receiver = selectors.recipient(sender=sender, user_id=receiver.pk)
-    if parent is not None and {parent.sender_id, parent.receiver_id} != {sender.pk, receiver.pk}:
-        raise ValidationError(
-            "No message of this conversation has this id.", field="parent_message"
-        )
     message = Message(
         sender=sender,
-        receiver=receiver,
+        receiver=receiver if audience is None else None,
+        group_id=audience.group_id if audience is not None else None,
         content=content,
         parent_message=parent,
         thread_root_id=parent.root_id if parent else None,
         idempotency_key=idempotency_key,
     )
+    if parent is not None and not parent.same_conversation(message):
+        raise ValidationError(
+            "No message of this conversation has this id.", field="parent_message"
+        )
+    message.audience = audience
     try:
         with transaction.atomic():
             message.save(force_insert=True)
-            _conversations_record(message)
-            notification = message.notification
-            send_on_commit(
-                Event((receiver.pk,), "message.created", lambda: payloads.message(message)),
-                Event(
-                    (receiver.pk,),
-                    "notification.created",
-                    lambda: payloads.notification(notification),
-                ),
-            )
+            if audience is None:
+                _conversations_record(message)
+                send_on_commit(
+                    *_created_events(message, (message.receiver_id,), [message.notification])
+                )
+            else:
+                _group_conversations_record(message)
+                send_on_commit(
+                    *_created_events(message, audience.others, message.group_notifications)
+                )
     except IntegrityError:
         # Only a retry whose first attempt committed collides (on the key's unique index).
         earlier = (
@@ -84,7 +98,26 @@ def message_send(
             raise
         return earlier
     message.reply_count = 0
+    message.viewer_read = True  # the sender has read what they sent
     return message
+
+
+def _created_events(
+    message: Message, to: tuple[int | None, ...], notifications: list[Notification]
+) -> list[Event]:
+    """`message.created` to `to`, then each notification to its person."""
+
+    def created() -> dict[str, Any]:
+        payload = payloads.message(message)
+        return {**payload, "read": False} if message.group_id else payload
+
+    return [
+        Event(tuple(pk for pk in to if pk is not None), "message.created", created),
+        *(
+            Event((note.user_id,), "notification.created", partial(payloads.notification, note))
+            for note in notifications
+        ),
+    ]
 
 
 @transaction.atomic
@@ -101,11 +134,18 @@ def message_edit(*, user: User, message: Message | int, content: str) -> Message
     if message.sender_id != user.pk:
         raise PermissionDenied("Only the sender can edit a message.")
     if content == message.content:
+        message.viewer_read = True
         return message
     message.content = content
     message._edited_by = user
     # The pre_save signal stores the previous text and sets `edited`.
     message.save(update_fields=["content", "edited", "version"])
+    if message.group_id is not None:
+        # No notification in a group (every member would get one per edit): the new text
+        # reaches the members' pages, each with their own read state.
+        message.viewer_read = True
+        send_on_commit(*_group_events(message, "message.updated"))
+        return message
     if message.receiver_blocks_sender:
         return message
     notification = Notification.objects.create(
@@ -140,18 +180,14 @@ def message_delete(*, user: User, message: Message | int) -> None:
     )
     if message.sender_id != user.pk:
         raise PermissionDenied("Only the sender can delete a message.")
-    replies = Message.objects.filter(parent_message=message)
-    if message.parent_message_id is not None:
-        replies.update(parent_message_id=message.parent_message_id)
-    else:
-        new_root = replies.order_by("timestamp", "id").first()
-        if new_root is not None:
-            Message.objects.filter(thread_root=message).exclude(pk=new_root.pk).update(
-                thread_root=new_root
-            )
-            replies.exclude(pk=new_root.pk).update(parent_message=new_root)
-            Message.objects.filter(pk=new_root.pk).update(parent_message=None, thread_root=None)
+    _detach_replies(message)
     message_id, was_unread = message.pk, not message.read
+    if message.group_id is not None:
+        events = _group_events(message, "message.deleted", lambda: {"id": message_id})
+        message.delete()
+        _group_refresh_last(message.group_id)
+        send_on_commit(*events)
+        return
     message.delete()
     if was_unread:
         _conversations_unread_decrement(
@@ -160,6 +196,45 @@ def message_delete(*, user: User, message: Message | int) -> None:
     _conversations_refresh_last(message.sender_id, message.receiver_id)
     if not message.receiver_blocks_sender:
         send_on_commit(Event((message.receiver_id,), "message.deleted", lambda: {"id": message_id}))
+
+
+def _detach_replies(message: Message) -> None:
+    """Before `message` is deleted, its replies stay in the thread: they move up to its
+    parent; when it is the thread's first message, its oldest reply becomes the first
+    message and the others reply to it, so nothing is left pointing at the deleted row."""
+    replies = Message.objects.filter(parent_message=message)
+    if message.parent_message_id is not None:
+        replies.update(parent_message_id=message.parent_message_id)
+        return
+    new_root = replies.order_by("timestamp", "id").first()
+    if new_root is not None:
+        Message.objects.filter(thread_root=message).exclude(pk=new_root.pk).update(
+            thread_root=new_root
+        )
+        replies.exclude(pk=new_root.pk).update(parent_message=new_root)
+        Message.objects.filter(pk=new_root.pk).update(parent_message=None, thread_root=None)
+
+
+def _group_events(
+    message: Message, kind: str, build: Callable[[], dict[str, Any]] | None = None
+) -> list[Event]:
+    """`kind` about a group message to its other members: one query for who they are
+    and how far each has read, then one event for those who read it and one for the rest
+    (a `Message` carries the reader's own `read`)."""
+    readers: list[int] = []
+    unread: list[int] = []
+    for owner, pointer in Conversation.objects.filter(group_id=message.group_id).values_list(
+        "owner_id", "last_read_id"
+    ):
+        if owner != message.sender_id:
+            (readers if pointer >= message.pk else unread).append(owner)
+    if build is not None:
+        return [Event((*readers, *unread), kind, build)]
+    payload = partial(payloads.message, message)
+    return [
+        Event(tuple(readers), kind, lambda: {**payload(), "read": True}),
+        Event(tuple(unread), kind, lambda: {**payload(), "read": False}),
+    ]
 
 
 def history_record_edit(

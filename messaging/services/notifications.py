@@ -23,13 +23,17 @@ else:
 NOTIFICATION_PREVIEW_LENGTH = 80
 
 
-def notification_text(kind: str, actor_name: str, content: str) -> str:
+def notification_text(
+    kind: str, actor_name: str, content: str, *, group_name: str | None = None
+) -> str:
     verbs: dict[str, str] = {
         Notification.Kind.MESSAGE: "sent you a message",
         Notification.Kind.REPLY: "replied to you",
         Notification.Kind.EDIT: "edited a message",
     }
     verb = verbs[kind]
+    if group_name is not None:
+        verb = ("replied in " if kind == Notification.Kind.REPLY else "wrote in ") + group_name
     preview = (
         content
         if len(content) <= NOTIFICATION_PREVIEW_LENGTH
@@ -38,9 +42,29 @@ def notification_text(kind: str, actor_name: str, content: str) -> str:
     return f"{actor_name} {verb}: {preview}"
 
 
-def notification_create_for_message(message: Message) -> Notification:
-    """The receiver's one notification for a new message (called by `post_save`)."""
+def notification_create_for_message(message: Message) -> Notification | list[Notification]:
+    """The receiver's one notification for a new message (called by `post_save`); for a
+    group message, one for each other member who has not blocked the sender, in one
+    statement."""
     kind = Notification.Kind.REPLY if message.parent_message_id else Notification.Kind.MESSAGE
+    if message.group_id is not None:
+        audience = getattr(message, "audience", None) or selectors.group_audience(
+            message.sender, message.group_id
+        )
+        text = notification_text(
+            kind, message.sender.username, message.content, group_name=audience.name
+        )
+        return Notification.objects.bulk_create(
+            Notification(
+                user_id=pk,
+                message=message,
+                kind=kind,
+                actor=message.sender,
+                text=text,
+                created_at=message.timestamp,
+            )
+            for pk in audience.notified
+        )
     return Notification.objects.create(
         user_id=message.receiver_id,
         message=message,
