@@ -100,6 +100,10 @@ class ConversationPagination(NewestFirstPagination):
     ordering = ("-last_activity", "-id")
 
 
+class GroupPagination(NewestFirstPagination):
+    ordering = ("-created_at", "-id")
+
+
 class NotificationPagination(NewestFirstPagination):
     ordering = ("-created_at", "-id")
 

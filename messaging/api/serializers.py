@@ -20,9 +20,14 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 
 from .. import auth_tokens, payloads
-from ..content import clean_content
+from ..content import (
+    MAX_GROUP_MEMBERS,
+    MAX_GROUP_NAME_LENGTH,
+    clean_content,
+    clean_group_name,
+)
 from ..exceptions import ValidationError as DomainValidationError
-from ..models import MAX_CONTENT_LENGTH, Message, Notification
+from ..models import MAX_CONTENT_LENGTH, Group, Message, Notification
 from ..selectors import MAX_QUERY_LENGTH, clean_query
 
 User = get_user_model()
@@ -274,7 +279,18 @@ class AccessTokenSerializer(serializers.Serializer):
 
 class MessageSerializer(serializers.ModelSerializer):
     sender = serializers.CharField(source="sender.username", read_only=True)
-    receiver = serializers.CharField(source="receiver.username", read_only=True)
+    receiver = serializers.CharField(
+        source="receiver.username",
+        read_only=True,
+        allow_null=True,
+        help_text="The receiver's username; null for a group message.",
+    )
+    group = serializers.IntegerField(
+        source="group_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The group's id for a group message; null for a direct one.",
+    )
     parent_message = serializers.IntegerField(
         source="parent_message_id", read_only=True, allow_null=True
     )
@@ -291,6 +307,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "id",
             "sender",
             "receiver",
+            "group",
             "content",
             "timestamp",
             "edited",
@@ -336,6 +353,17 @@ class MessageCreateSerializer(StrictInputSerializer):
         required=False,
         allow_null=True,
         help_text="Reply to this message (one between the same two people).",
+    )
+
+
+class GroupMessageCreateSerializer(StrictInputSerializer):
+    """A message to a group: the content rules, and maybe the message it answers."""
+
+    content = ContentField()
+    parent_message = StrictIdField(
+        required=False,
+        allow_null=True,
+        help_text="Reply to this message (one of the same group).",
     )
 
 
@@ -435,6 +463,66 @@ class ConversationSerializer(serializers.Serializer):
         return super().to_representation(conversation)
 
 
+# Groups ----------------------------------------------------------------------
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_GROUP_NAME_LENGTH,
+        "description": (
+            f"Stripped, spaces and line breaks folded to one space, then 1 to "
+            f"{MAX_GROUP_NAME_LENGTH} characters."
+        ),
+    }
+)
+class GroupNameField(StrictCharField):
+    """A group's name, cleaned by `content.clean_group_name`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(trim_whitespace=False, allow_blank=True, **kwargs)
+
+    def run_validation(self, data: Any = serializers.empty) -> str:
+        try:
+            return clean_group_name(super().run_validation(data))
+        except DomainValidationError as error:
+            raise serializers.ValidationError(error.message) from None
+
+
+class GroupSerializer(serializers.Serializer):
+    """`Group` of the contract; `members` and `created_by` are usernames."""
+
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    members = serializers.ListField(child=serializers.CharField(), read_only=True)
+    created_by = serializers.CharField(
+        read_only=True, allow_null=True, help_text="Null once the creator's account is deleted."
+    )
+    created_at = serializers.DateTimeField(read_only=True)
+
+    def to_representation(self, instance: Group) -> dict[str, Any]:
+        return payloads.group(instance)
+
+
+class GroupCreateSerializer(StrictInputSerializer):
+    name = GroupNameField()
+    members = serializers.ListField(
+        child=UsernameField(max_length=150),
+        allow_empty=False,
+        max_length=MAX_GROUP_MEMBERS,
+        help_text="Usernames of the other members; the caller is added.",
+    )
+
+
+class GroupRenameSerializer(StrictInputSerializer):
+    name = GroupNameField()
+
+
+class GroupMemberSerializer(StrictInputSerializer):
+    username = UsernameField(max_length=150, help_text="The username of the person to add.")
+
+
 # Notifications ---------------------------------------------------------------
 
 
@@ -463,7 +551,8 @@ class NotificationQuerySerializer(serializers.Serializer):
 class ExportMessageSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     sender = serializers.CharField()
-    receiver = serializers.CharField()
+    receiver = serializers.CharField(allow_null=True, help_text="Null for a group message.")
+    group = serializers.IntegerField(allow_null=True, help_text="The group of a group message.")
     content = serializers.CharField()
     timestamp = serializers.DateTimeField()
     edited = serializers.BooleanField()
@@ -484,6 +573,10 @@ class ExportSerializer(serializers.Serializer):
     user = UserSerializer()
     messages_sent = ExportMessageSerializer(many=True)
     messages_received = ExportMessageSerializer(many=True)
+    groups = GroupSerializer(many=True, help_text="The groups the caller belongs to.")
+    group_messages_received = ExportMessageSerializer(
+        many=True, help_text="What others wrote in the caller's groups."
+    )
     history = ExportHistorySerializer(many=True)
     notifications = NotificationSerializer(many=True)
 

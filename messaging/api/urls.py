@@ -38,6 +38,16 @@ urlpatterns = [
         views.ConversationReadView.as_view(),
         name="conversation-read",
     ),
+    path("groups/", views.GroupListView.as_view(), name="group-list"),
+    path("groups/<int:pk>/", views.GroupDetailView.as_view(), name="group-detail"),
+    path("groups/<int:pk>/members/", views.GroupMembersView.as_view(), name="group-members"),
+    path(
+        "groups/<int:pk>/members/<str:username>/",
+        views.GroupMemberView.as_view(),
+        name="group-member",
+    ),
+    path("groups/<int:pk>/messages/", views.GroupMessagesView.as_view(), name="group-messages"),
+    path("groups/<int:pk>/read/", views.GroupReadView.as_view(), name="group-read"),
     path("notifications/", views.NotificationListView.as_view(), name="notification-list"),
     path(
         "notifications/unread-count/",

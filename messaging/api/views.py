@@ -29,16 +29,17 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from .. import auth_tokens, selectors, services
 from .. import cache as cache_keys
-from ..content import IDEMPOTENCY_KEY_MAX_LENGTH, clean_idempotency_key
+from ..content import IDEMPOTENCY_KEY_MAX_LENGTH, MAX_GROUP_MEMBERS, clean_idempotency_key
 from ..exceptions import NotFound
 from ..exceptions import ValidationError as DomainValidationError
-from ..models import Message
+from ..models import Group, Message
 from ..web.page_cache import cache_conversation_page
 from . import serializers as s
 from .pagination import (
     SEARCH_PAGE_SIZE,
     BlockPagination,
     ConversationPagination,
+    GroupPagination,
     NewestFirstPagination,
     NotificationPagination,
     PeoplePagination,
@@ -59,6 +60,12 @@ if TYPE_CHECKING:
 #: Longest username Django stores; a longer path segment names nobody.
 USERNAME_MAX_LENGTH = 150
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_KEY_HEADER,
+    {"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH},
+    location=OpenApiParameter.HEADER,
+    description="A key of the client's choosing that makes retries safe.",
+)
 
 
 def signed_in(request: Request) -> User:
@@ -284,16 +291,7 @@ class MessageCreateView(APIView):
         request=s.MessageCreateSerializer,
         responses=responses(201, s.MessageSerializer, *BODY_ERRORS, 401, 403),
         parameters=[
-            OpenApiParameter(
-                IDEMPOTENCY_KEY_HEADER,
-                {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH,
-                },
-                location=OpenApiParameter.HEADER,
-                description="A key of the client's choosing that makes retries safe.",
-            ),
+            IDEMPOTENCY_KEY_PARAMETER,
             *THROTTLE_HEADERS,
         ],
     )
@@ -531,6 +529,182 @@ class ConversationReadView(PartnerMixin, APIView):
     )
     def post(self, request: Request, username: str) -> Response:
         services.conversation_mark_read(user=signed_in(request), partner=username)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# Groups ----------------------------------------------------------------------
+
+
+class GroupListView(generics.ListAPIView):
+    serializer_class = s.GroupSerializer
+    pagination_class = GroupPagination
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # drf-spectacular reads the model
+            return Group.objects.none()
+        return selectors.group_list(signed_in(self.request))
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        return selectors.group_named(page) if page is not None else None
+
+    @extend_schema(
+        summary="The groups the caller belongs to, newest first",
+        responses=responses(200, s.GroupSerializer(many=True), 400, 401),
+        parameters=THROTTLE_HEADERS,
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Create a group of the caller and `members`",
+        description=(
+            "The caller is added. Every member must be an active person with no block "
+            "either way with the caller; at least one besides the caller, at most "
+            f"{MAX_GROUP_MEMBERS} in all. Every member's sockets hear `group.updated`."
+        ),
+        request=s.GroupCreateSerializer,
+        responses=responses(201, s.GroupSerializer, *BODY_ERRORS, 401),
+        parameters=THROTTLE_HEADERS,
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        creator = signed_in(request)
+        data = _validated(s.GroupCreateSerializer, request.data)
+        members = selectors.addable_people(creator, data["members"], field="members")
+        group = services.group_create(creator=creator, name=data["name"], members=members)
+        return Response(s.GroupSerializer(group).data, status=status.HTTP_201_CREATED)
+
+
+class GroupDetailView(APIView):
+    @extend_schema(
+        summary="A group (its members only)",
+        responses=responses(200, s.GroupSerializer, 401, 404),
+        parameters=THROTTLE_HEADERS,
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(s.GroupSerializer(selectors.group_get(signed_in(request), pk)).data)
+
+    @extend_schema(
+        summary="Rename a group (any member)",
+        request=s.GroupRenameSerializer,
+        responses=responses(200, s.GroupSerializer, *BODY_ERRORS, 401, 404),
+        parameters=THROTTLE_HEADERS,
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        user = signed_in(request)
+        selectors.membership(user, pk)  # a stranger's bad body is still a 404
+        data = _validated(s.GroupRenameSerializer, request.data)
+        group = services.group_rename(user=user, group=pk, name=data["name"])
+        return Response(s.GroupSerializer(group).data)
+
+
+class GroupMembersView(APIView):
+    @extend_schema(
+        summary="Add someone to a group (any member)",
+        description=(
+            "400 for someone unknown, inactive, blocked either way by the caller, or a "
+            "member already. The newcomer sees the group's history, none of it unread."
+        ),
+        request=s.GroupMemberSerializer,
+        responses=responses(201, s.GroupSerializer, *BODY_ERRORS, 401, 404),
+        parameters=THROTTLE_HEADERS,
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        user = signed_in(request)
+        selectors.membership(user, pk)
+        data = _validated(s.GroupMemberSerializer, request.data)
+        (member,) = selectors.addable_people(user, [data["username"]], field="username")
+        group = services.group_add_member(user=user, group=pk, member=member)
+        return Response(s.GroupSerializer(group).data, status=status.HTTP_201_CREATED)
+
+
+class GroupMemberView(APIView):
+    @extend_schema(
+        summary="Leave a group (your own name), or remove someone (its creator only)",
+        description=(
+            "Whoever leaves or is removed sees nothing of the group from then on: 404 "
+            "for it and its messages; their sockets hear `group.left`."
+        ),
+        request=None,
+        responses=responses(204, None, 401, 403, 404),
+        parameters=THROTTLE_HEADERS,
+    )
+    def delete(self, request: Request, pk: int, username: str) -> Response:
+        services.group_remove_member(user=signed_in(request), group=pk, username=username)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class GroupMessagesView(generics.ListAPIView):
+    serializer_class = s.MessageSerializer
+    pagination_class = NewestFirstPagination
+    throttle_classes = (UserRateThrottle,)
+
+    def get_throttles(self) -> list[Any]:
+        throttles = super().get_throttles()
+        if self.request.method == "POST":
+            throttles.append(SendRateThrottle())
+        return throttles
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # drf-spectacular reads the model
+            return Message.objects.none()
+        user = signed_in(self.request)
+        row = selectors.membership(user, self.kwargs["pk"])
+        return selectors.group_messages(user, row.group_id)
+
+    @extend_schema(
+        summary="A group's messages, newest first (members only)",
+        responses=responses(200, s.MessageSerializer(many=True), 400, 401, 404),
+        parameters=THROTTLE_HEADERS,
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Write to a group",
+        description=(
+            "Content rules and `Idempotency-Key` as for a direct send; a `parent_message` "
+            "must be a message of the same group. Every other member gets one "
+            "notification (except those who blocked the sender) and the "
+            "`message.created` frame."
+        ),
+        request=s.GroupMessageCreateSerializer,
+        responses=responses(201, s.MessageSerializer, *BODY_ERRORS, 401, 404),
+        parameters=[IDEMPOTENCY_KEY_PARAMETER, *THROTTLE_HEADERS],
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        sender = signed_in(request)
+        key = request.headers.get(IDEMPOTENCY_KEY_HEADER)
+        key = clean_idempotency_key(key) if key is not None else None
+        try:
+            data = _validated(s.GroupMessageCreateSerializer, request.data)
+            parent_id = data.get("parent_message")
+            parent = selectors.reply_parent(parent_id) if parent_id is not None else None
+        except (APIException, DomainValidationError):
+            earlier = selectors.message_for_idempotency_key(sender, key) if key else None
+            if earlier is None:
+                raise
+            return Response(s.MessageSerializer(earlier).data, status=status.HTTP_201_CREATED)
+        message = services.message_send(
+            sender=sender, group=pk, content=data["content"], parent=parent, idempotency_key=key
+        )
+        return Response(s.MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+
+class GroupReadView(APIView):
+    @extend_schema(
+        summary="Mark every message of a group read by the caller",
+        description=(
+            "The caller's notifications about them are read too; the other members' "
+            "sockets hear `message.read` `{group, reader, up_to}`, the caller's "
+            "`conversation.read`."
+        ),
+        request=None,
+        responses=responses(204, None, 401, 404),
+        parameters=THROTTLE_HEADERS,
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        services.group_mark_read(user=signed_in(request), group=pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

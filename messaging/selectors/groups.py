@@ -12,24 +12,19 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import (
-    BooleanField,
-    Case,
     Count,
     Exists,
     F,
     OuterRef,
     Prefetch,
     QuerySet,
-    Subquery,
-    Value,
-    When,
 )
 
 from ..content import storable
 from ..exceptions import NotFound, ValidationError
 from ..managers import MessageQuerySet
 from ..models import Conversation, Group, Message, MessagingProfile
-from .messages import messages_with_people, reply_count_subquery
+from .messages import messages_with_people, reply_count_subquery, viewer_read
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -137,22 +132,6 @@ def group_audience(sender: User, group_id: Any) -> Audience:
 
 def group_member_ids(group_id: int) -> list[int]:
     return list(Conversation.objects.filter(group_id=group_id).values_list("owner_id", flat=True))
-
-
-def viewer_read(user: User) -> Case:
-    """For a query of messages: whether `user` has read each one. A direct message's is
-    its `read`; a group message is read by its sender, and by a member whose read pointer
-    reached it (their row's `last_read_id`)."""
-    pointer = Conversation.objects.filter(owner=user, group_id=OuterRef("group_id")).values(
-        "last_read_id"
-    )[:1]
-    return Case(
-        When(group__isnull=True, then=F("read")),
-        When(sender=user, then=Value(True)),
-        When(pk__lte=Subquery(pointer), then=Value(True)),
-        default=Value(False),
-        output_field=BooleanField(),
-    )
 
 
 def group_messages(user: User, group: Group | int) -> MessageQuerySet:

@@ -6,21 +6,25 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import (
+    BooleanField,
+    Case,
     Count,
     Exists,
+    F,
     IntegerField,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
     Value,
+    When,
 )
 from django.db.models.functions import Coalesce
 
 from .. import cache as cache_keys
 from ..exceptions import NotFound, PermissionDenied, ValidationError
 from ..managers import MessageQuerySet
-from ..models import Message, MessageHistory, MessagingProfile
+from ..models import Conversation, Message, MessageHistory, MessagingProfile
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -40,6 +44,22 @@ def reply_count_subquery(message_ref: str = "pk") -> Coalesce:
     return Coalesce(Subquery(counts, output_field=IntegerField()), 0)
 
 
+def viewer_read(user: User) -> Case:
+    """For a query of messages: whether `user` has read each one. A direct message's is
+    its `read`; a group message is read by its sender, and by a member whose read pointer
+    reached it (their row's `last_read_id`)."""
+    pointer = Conversation.objects.filter(owner=user, group_id=OuterRef("group_id")).values(
+        "last_read_id"
+    )[:1]
+    return Case(
+        When(group__isnull=True, then=F("read")),
+        When(sender=user, then=Value(True)),
+        When(pk__lte=Subquery(pointer), then=Value(True)),
+        default=Value(False),
+        output_field=BooleanField(),
+    )
+
+
 def messages_with_people() -> MessageQuerySet:
     return Message.objects.select_related("sender", "receiver")
 
@@ -55,20 +75,23 @@ def receiver_blocks_sender() -> Exists:
 
 def message_for_idempotency_key(sender: User, key: str) -> Message | None:
     """The message `sender` sent with this `Idempotency-Key`, as the send answered it."""
-    return (
+    found = (
         messages_with_people()  # type: ignore[no-redef]  # stubs bug, django-stubs#2818
         .filter(sender=sender, idempotency_key=key)
         .annotate(reply_count=reply_count_subquery())
         .first()
     )
+    if found is not None:
+        found.viewer_read = True  # the sender's own message
+    return found
 
 
 def reply_parent(message_id: int) -> Message:
     """The message a reply answers (what the send needs of it), else ValidationError on
     `parent_message`. Whether it belongs to the conversation is the send's check."""
-    parent = Message.objects.only("id", "sender_id", "receiver_id", "thread_root_id").filter(
-        pk=message_id
-    )
+    parent = Message.objects.only(
+        "id", "sender_id", "receiver_id", "group_id", "thread_root_id"
+    ).filter(pk=message_id)
     found = parent.first()
     if found is None:
         raise ValidationError(
@@ -96,7 +119,9 @@ def message_get_for_participant(
     if with_block:
         queryset = queryset.annotate(receiver_blocks_sender=receiver_blocks_sender())  # type: ignore[no-redef]  # stubs bug, django-stubs#2818
     try:
-        return queryset.annotate(reply_count=reply_count_subquery()).get()  # type: ignore[no-redef]  # stubs bug, django-stubs#2818
+        return queryset.annotate(  # type: ignore[no-redef]  # stubs bug, django-stubs#2818
+            reply_count=reply_count_subquery(), viewer_read=viewer_read(user)
+        ).get()
     except Message.DoesNotExist:
         raise NotFound() from None
 
@@ -133,7 +158,12 @@ def thread_get(user: User, message_id: Any, *, asked: Message | None = None) -> 
     """
     if asked is None or asked.pk != int(message_id):
         asked = message_get_for_participant(user, message_id)
-    nodes = list(messages_with_people().in_thread(asked.root_id).order_by("timestamp", "id"))
+    nodes = list(
+        messages_with_people()
+        .in_thread(asked.root_id)
+        .annotate(viewer_read=viewer_read(user))  # type: ignore[no-redef]  # stubs bug, django-stubs#2818
+        .order_by("timestamp", "id")
+    )
     by_id: dict[int | None, Message] = {node.pk: node for node in nodes}
     for node in nodes:
         node.replies_list = []

@@ -27,7 +27,7 @@ from django.db import connection
 from ..exceptions import ValidationError
 from ..managers import MessageQuerySet, visible_to
 from ..models import Message
-from .messages import messages_with_people, reply_count_subquery
+from .messages import messages_with_people, reply_count_subquery, viewer_read
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -97,9 +97,9 @@ def search_words(query: str) -> list[str]:
 
 
 def message_search(*, user: User, query: str) -> MessageQuerySet:
-    """The messages `user` may see (`visible_to`: direct ones and their groups') that hold every word of `query`
-    (`search_words`), each as the start of a word in any letter case and with or without
-    accents; best match first (`relevance`), then newest first.
+    """The messages `user` may see (`visible_to`: their direct ones and their groups')
+    that hold every word of `query` (`search_words`), each as the start of a word in any
+    letter case and with or without accents; best match first (`relevance`), then newest first.
 
     One query with both people and `reply_count`, as the other message lists; unsliced,
     for a paginator. A query without a word (only punctuation or emoji) finds nothing and
@@ -116,7 +116,7 @@ def message_search(*, user: User, query: str) -> MessageQuerySet:
     matched = cast(
         MessageQuerySet, messages_with_people().filter(visible_to(user)).extra(**matcher(words))
     )
-    found = matched.annotate(reply_count=reply_count_subquery())  # type: ignore[no-redef]  # stubs bug, django-stubs#2818
+    found = matched.annotate(reply_count=reply_count_subquery(), viewer_read=viewer_read(user))  # type: ignore[no-redef]  # stubs bug, django-stubs#2818
     return found.order_by("-relevance", "-timestamp", "-id")
 
 

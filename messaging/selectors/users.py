@@ -13,6 +13,7 @@ from django.db.models.functions import Collate, Upper
 
 from ..content import storable
 from ..exceptions import NotFound, ValidationError
+from .. import payloads
 from ..models import Conversation, Message, MessageHistory, MessagingProfile, Notification
 
 if TYPE_CHECKING:
@@ -169,7 +170,8 @@ def user_export(user: User) -> dict[str, Any]:
             {
                 "id": m.pk,
                 "sender": m.sender.username,
-                "receiver": m.receiver.username,
+                "receiver": m.receiver.username if m.receiver_id else None,
+                "group": m.group_id,
                 "content": m.content,
                 "timestamp": m.timestamp.isoformat(),
                 "edited": m.edited,
@@ -188,6 +190,10 @@ def user_export(user: User) -> dict[str, Any]:
     notifications = (
         Notification.objects.filter(user=user).select_related("actor").order_by("created_at", "id")
     )
+    from . import groups as group_selectors  # the groups' selectors build on these
+
+    groups = group_selectors.group_named(list(group_selectors.group_list(user)))
+    group_ids = [group.pk for group in groups]
     return {
         "user": {
             "id": user.pk,
@@ -197,6 +203,13 @@ def user_export(user: User) -> dict[str, Any]:
         },
         "messages_sent": message_rows(Message.objects.filter(sender=user)),
         "messages_received": message_rows(Message.objects.filter(receiver=user)),
+        "groups": [
+            {**payloads.group(group), "created_at": group.created_at.isoformat()}
+            for group in groups
+        ],
+        "group_messages_received": message_rows(
+            Message.objects.filter(group_id__in=group_ids).exclude(sender=user)
+        ),
         "history": [
             {
                 "message": row["message_id"],

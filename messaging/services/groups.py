@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from .. import cache as cache_keys
 from .. import payloads, selectors
-from ..content import MAX_GROUP_MEMBERS
+from ..content import MAX_GROUP_MEMBERS, storable
 from ..exceptions import NotFound, PermissionDenied, ValidationError
 from ..models import Conversation, Group, Message, MessageHistory, Notification
 from ..realtime.publishing import Event, send_on_commit
@@ -123,6 +123,8 @@ def group_remove_member(*, user: User, group: Group | int, username: str) -> Non
     """
     row = selectors.membership(user, _pk(group))
     found = row.group
+    if not storable(username) or "\x00" in username:
+        raise NotFound("No member of this group has this username.")
     if username == user.username:
         leaving = row
     else:
