@@ -11,9 +11,9 @@ from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Collate, Upper
 
+from .. import payloads
 from ..content import storable
 from ..exceptions import NotFound, ValidationError
-from .. import payloads
 from ..models import Conversation, Message, MessageHistory, MessagingProfile, Notification
 
 if TYPE_CHECKING:
