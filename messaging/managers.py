@@ -84,6 +84,7 @@ class UnreadMessagesManager(_UnreadMessagesManagerBase["Message"]):
         "sender__id",
         "sender__username",
         "receiver_id",
+        "group_id",
         "content",
         "timestamp",
         "edited",

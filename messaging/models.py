@@ -185,6 +185,27 @@ class Message(models.Model):
         return {self.sender_id, self.receiver_id} == {other.sender_id, other.receiver_id}
 
     @property
+    def direct_receiver(self) -> User:
+        """The receiver of a direct message (a group message has none: ValueError)."""
+        if self.receiver is None:
+            raise ValueError(f"message {self.pk} is a group message: it has no receiver")
+        return self.receiver
+
+    @property
+    def receiver_pk(self) -> int:
+        """The receiver's id of a direct message (a group message has none: ValueError)."""
+        if self.receiver_id is None:
+            raise ValueError(f"message {self.pk} is a group message: it has no receiver")
+        return self.receiver_id
+
+    @property
+    def group_pk(self) -> int:
+        """The group's id of a group message (a direct message has none: ValueError)."""
+        if self.group_id is None:
+            raise ValueError(f"message {self.pk} is a direct message: it has no group")
+        return self.group_id
+
+    @property
     def root_id(self) -> int:
         """The id of this thread's first message (the message's own id for a first message)."""
         return self.thread_root_id or self.pk
@@ -262,7 +283,7 @@ class Group(models.Model):
         related_name="+",
     )
     created_at = models.DateTimeField(default=timezone.now)
-    members = models.ManyToManyField(
+    members: models.ManyToManyField[Any, Any] = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         through="Conversation",
         through_fields=("group", "owner"),
@@ -335,6 +356,13 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner_id} ↔ {self.partner_id or f'group {self.group_id}'}"
+
+    @property
+    def member_group(self) -> Group:
+        """The group of a membership row (a direct conversation's row has none: ValueError)."""
+        if self.group is None:
+            raise ValueError(f"conversation {self.pk} is direct: it has no group")
+        return self.group
 
 
 class MessagingProfile(models.Model):

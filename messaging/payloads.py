@@ -31,7 +31,7 @@ def message(message: Message) -> dict[str, Any]:
     return {
         "id": message.pk,
         "sender": message.sender.username,
-        "receiver": message.receiver.username if group_id is None else None,
+        "receiver": message.direct_receiver.username if group_id is None else None,
         "group": group_id,
         "content": message.content,
         "timestamp": iso_time(message.timestamp),
@@ -49,7 +49,7 @@ def group(group: Group) -> dict[str, Any]:
         "id": group.pk,
         "name": group.name,
         "members": group.member_names,
-        "created_by": group.created_by.username if group.created_by_id else None,
+        "created_by": group.created_by.username if group.created_by is not None else None,
         "created_at": iso_time(group.created_at),
     }
 

@@ -54,16 +54,16 @@ def record_edit_history(sender, instance: Message, raw: bool = False, update_fie
 @receiver(post_delete, sender=Message, dispatch_uid="messaging.flush_conversation_cache_on_delete")
 def flush_conversation_cache(sender, instance: Message, **kwargs):
     if instance.group_id is None:
-        people = (instance.sender_id, instance.receiver_id)
+        people = (instance.sender_id, instance.receiver_pk)
         cache.invalidate(users=people, conversations=[people])
         return
     audience = getattr(instance, "audience", None)
     members = (
         (instance.sender_id, *audience.others)
         if audience is not None
-        else selectors.group_member_ids(instance.group_id)
+        else selectors.group_member_ids(instance.group_pk)
     )
-    cache.invalidate(users=members, groups=[instance.group_id])
+    cache.invalidate(users=members, groups=[instance.group_pk])
 
 
 @receiver(post_save, sender=Notification, dispatch_uid="messaging.flush_notification_cache_on_save")

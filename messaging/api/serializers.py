@@ -505,10 +505,29 @@ class GroupSerializer(serializers.Serializer):
         return payloads.group(instance)
 
 
+class UsernameListField(serializers.ListField):
+    """A list of usernames. Its errors are one flat list naming the positions at fault,
+    as every other field's are (never a nested object per item)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(child=UsernameField(max_length=150), **kwargs)
+
+    def to_internal_value(self, data: Any) -> list[str]:
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as error:
+            detail = error.detail
+            if isinstance(detail, dict):  # per item: {index: [reasons]}
+                positions = ", ".join(str(int(index) + 1) for index in sorted(detail, key=int)[:5])
+                raise serializers.ValidationError(
+                    f"Each member is a username, as text (see item {positions})."
+                ) from None
+            raise
+
+
 class GroupCreateSerializer(StrictInputSerializer):
     name = GroupNameField()
-    members = serializers.ListField(
-        child=UsernameField(max_length=150),
+    members = UsernameListField(
         allow_empty=False,
         max_length=MAX_GROUP_MEMBERS,
         help_text="Usernames of the other members; the caller is added.",

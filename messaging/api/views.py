@@ -546,7 +546,7 @@ class GroupListView(generics.ListAPIView):
 
     def paginate_queryset(self, queryset):
         page = super().paginate_queryset(queryset)
-        return selectors.group_named(page) if page is not None else None
+        return selectors.group_named(list(page)) if page is not None else None
 
     @extend_schema(
         summary="The groups the caller belongs to, newest first",
@@ -564,7 +564,7 @@ class GroupListView(generics.ListAPIView):
             f"{MAX_GROUP_MEMBERS} in all. Every member's sockets hear `group.updated`."
         ),
         request=s.GroupCreateSerializer,
-        responses=responses(201, s.GroupSerializer, *BODY_ERRORS, 401),
+        responses=responses(201, s.GroupSerializer, *BODY_ERRORS, 401, 403),
         parameters=THROTTLE_HEADERS,
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -587,7 +587,7 @@ class GroupDetailView(APIView):
     @extend_schema(
         summary="Rename a group (any member)",
         request=s.GroupRenameSerializer,
-        responses=responses(200, s.GroupSerializer, *BODY_ERRORS, 401, 404),
+        responses=responses(200, s.GroupSerializer, *BODY_ERRORS, 401, 403, 404),
         parameters=THROTTLE_HEADERS,
     )
     def patch(self, request: Request, pk: int) -> Response:
@@ -606,7 +606,7 @@ class GroupMembersView(APIView):
             "member already. The newcomer sees the group's history, none of it unread."
         ),
         request=s.GroupMemberSerializer,
-        responses=responses(201, s.GroupSerializer, *BODY_ERRORS, 401, 404),
+        responses=responses(201, s.GroupSerializer, *BODY_ERRORS, 401, 403, 404),
         parameters=THROTTLE_HEADERS,
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -650,7 +650,7 @@ class GroupMessagesView(generics.ListAPIView):
             return Message.objects.none()
         user = signed_in(self.request)
         row = selectors.membership(user, self.kwargs["pk"])
-        return selectors.group_messages(user, row.group_id)
+        return selectors.group_messages(user, row.member_group.pk)
 
     @extend_schema(
         summary="A group's messages, newest first (members only)",
@@ -669,7 +669,7 @@ class GroupMessagesView(generics.ListAPIView):
             "`message.created` frame."
         ),
         request=s.GroupMessageCreateSerializer,
-        responses=responses(201, s.MessageSerializer, *BODY_ERRORS, 401, 404),
+        responses=responses(201, s.MessageSerializer, *BODY_ERRORS, 401, 403, 404),
         parameters=[IDEMPOTENCY_KEY_PARAMETER, *THROTTLE_HEADERS],
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -700,7 +700,7 @@ class GroupReadView(APIView):
             "`conversation.read`."
         ),
         request=None,
-        responses=responses(204, None, 401, 404),
+        responses=responses(204, None, 401, 403, 404),
         parameters=THROTTLE_HEADERS,
     )
     def post(self, request: Request, pk: int) -> Response:

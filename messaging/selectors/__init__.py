@@ -4,6 +4,7 @@ Anything a caller is not a participant of raises `NotFound`, exactly as if it di
 not exist. Selectors return querysets or plain data, never cached querysets.
 """
 
+from ..managers import visible_to
 from .conversations import (
     conversation_list,
 )
@@ -48,7 +49,6 @@ from .search import (
     clean_query,
     message_search,
     search_words,
-    visible_to,
     word_spans,
 )
 from .users import (

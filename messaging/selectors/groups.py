@@ -32,11 +32,18 @@ else:
     User = get_user_model()
 
 
+#: The largest id a row can have (a signed 64-bit key): a larger one names no group.
+MAX_ID = 2**63 - 1
+
+
 def _group_id(group_id: Any) -> int:
     try:
-        return int(group_id)
+        pk = int(group_id)
     except (TypeError, ValueError):
         raise NotFound("No such group.") from None
+    if not 0 < pk <= MAX_ID:
+        raise NotFound("No such group.")
+    return pk
 
 
 def _with_member_names(groups: QuerySet[Group]) -> QuerySet[Group]:
@@ -177,7 +184,7 @@ def addable_people(adder: User, usernames: list[str], *, field: str) -> list[Use
     from .users import block_flags  # the people rules live with users
 
     wanted = [name for name in dict.fromkeys(usernames) if storable(name) and "\x00" not in name]
-    found = {
+    found: dict[str, Any] = {  # users with their block flags
         user.username: user
         for user in User.objects.annotate(**block_flags(adder)).filter(
             username__in=wanted, is_active=True

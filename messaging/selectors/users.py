@@ -170,7 +170,7 @@ def user_export(user: User) -> dict[str, Any]:
             {
                 "id": m.pk,
                 "sender": m.sender.username,
-                "receiver": m.receiver.username if m.receiver_id else None,
+                "receiver": m.receiver.username if m.receiver is not None else None,
                 "group": m.group_id,
                 "content": m.content,
                 "timestamp": m.timestamp.isoformat(),
@@ -209,7 +209,9 @@ def user_export(user: User) -> dict[str, Any]:
         ],
         "group_messages_received": message_rows(
             Message.objects.filter(group_id__in=group_ids).exclude(sender=user)
-        ),
+        )
+        if group_ids
+        else [],
         "history": [
             {
                 "message": row["message_id"],

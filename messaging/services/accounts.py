@@ -172,18 +172,14 @@ def delete_user(*, user: User, password: str) -> None:
     """
     if not isinstance(password, str) or not user.check_password(password):
         raise ValidationError("The password is not correct.", field="password")
-    rows = Conversation.objects.filter(owner=user)
-    partner_ids = list(rows.filter(partner__isnull=False).values_list("partner_id", flat=True))
-    group_ids = list(rows.filter(group__isnull=False).values_list("group_id", flat=True))
+    rows = Conversation.objects.filter(owner=user).values_list("partner_id", "group_id")
+    partner_ids = [partner for partner, group in rows if partner is not None]
+    group_ids = [group for partner, group in rows if group is not None]
     cache_keys.invalidate(
         users=[user.pk, *partner_ids], conversations=[(user.pk, pk) for pk in partner_ids]
     )
-    # The other members' messages stay in their groups: replies to the user's messages
-    # move up their threads, as when a message is deleted.
-    groups.groups_detach_replies_to(user)
-    Conversation.objects.filter(group_id__in=group_ids, last_message__sender=user).update(
-        last_message=None
-    )
+    if group_ids:
+        groups.groups_before_member_deleted(user, group_ids)
     messages = Message.objects.filter(Q(sender=user) | Q(receiver=user))
     for rows in (
         MessageHistory.objects.filter(Q(message__in=messages) | Q(edited_by=user)),
@@ -197,7 +193,8 @@ def delete_user(*, user: User, password: str) -> None:
         # single DELETE statement Django itself uses for signal-free rows.
         rows._raw_delete(rows.db)
     user.delete()
-    groups.groups_member_gone(group_ids, username=user.username)
+    if group_ids:
+        groups.groups_member_gone(group_ids, username=user.username)
 
 
 @transaction.atomic

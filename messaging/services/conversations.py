@@ -70,7 +70,7 @@ def _group_conversations_record(message: Message) -> None:
     many members. Nothing per member is counted: what is unread lies past each one's read
     pointer (`selectors.group_unread`)."""
     when = message.timestamp
-    Conversation.objects.filter(group_id=message.group_id).filter(
+    Conversation.objects.filter(group_id=message.group_pk).filter(
         Q(last_message__isnull=True)
         | Q(last_activity__lt=when)
         | Q(last_activity=when, last_message_id__lt=message.pk)

@@ -72,7 +72,7 @@ def group_create(*, creator: User, name: str, members: list[User]) -> Group:
 @transaction.atomic
 def group_rename(*, user: User, group: Group | int, name: str) -> Group:
     """Any member renames the group (`name` clean: `content.clean_group_name`)."""
-    found = selectors.membership(user, _pk(group)).group
+    found = selectors.membership(user, _pk(group)).member_group
     if found.name != name:
         Group.objects.filter(pk=found.pk).update(name=name)
         _announce(
@@ -91,25 +91,26 @@ def group_add_member(*, user: User, group: Group | int, member: User) -> Group:
     at its newest message.
     """
     row = selectors.membership(user, _pk(group))
-    member_ids = selectors.group_member_ids(row.group_id)
+    group_id = row.member_group.pk
+    member_ids = selectors.group_member_ids(group_id)
     if member.pk in member_ids:
         raise ValidationError("This person is a member already.", field="username")
     if len(member_ids) >= MAX_GROUP_MEMBERS:
         raise ValidationError(f"A group has at most {MAX_GROUP_MEMBERS} people.", field="username")
-    newest = Message.objects.filter(group_id=row.group_id).aggregate(newest=Max("pk"))["newest"]
+    newest = Message.objects.filter(group_id=group_id).aggregate(newest=Max("pk"))["newest"]
     Conversation.objects.create(
         owner=member,
-        group_id=row.group_id,
+        group_id=group_id,
         last_message_id=row.last_message_id,
         last_activity=timezone.now(),
         last_read_id=newest or 0,
     )
     _announce(
-        row.group,
+        row.member_group,
         [*member_ids, member.pk],
         {"kind": "added", "by": user.username, "member": member.username},
     )
-    return selectors.group_get(user, row.group_id)
+    return selectors.group_get(user, group_id)
 
 
 @transaction.atomic
@@ -122,7 +123,7 @@ def group_remove_member(*, user: User, group: Group | int, username: str) -> Non
     last member leaves is deleted with its messages.
     """
     row = selectors.membership(user, _pk(group))
-    found = row.group
+    found = row.member_group
     if not storable(username) or "\x00" in username:
         raise NotFound("No member of this group has this username.")
     if username == user.username:
@@ -130,13 +131,14 @@ def group_remove_member(*, user: User, group: Group | int, username: str) -> Non
     else:
         if found.created_by_id != user.pk:
             raise PermissionDenied("Only the group's creator removes other people.")
-        leaving = (
+        other = (
             Conversation.objects.select_related("owner")
             .filter(group=found, owner__username=username)
             .first()
         )
-        if leaving is None:
+        if other is None:
             raise NotFound("No member of this group has this username.")
+        leaving = other
     member_id = leaving.owner_id
     leaving.delete()
     Notification.objects.filter(user_id=member_id, message__group=found).delete()
@@ -175,7 +177,7 @@ def group_message_mark_read(*, user: User, message: Message) -> None:
     pointer moves to it, never back). Its sender has read it already."""
     if message.sender_id == user.pk:
         return
-    _group_read(user=user, group_id=message.group_id, up_to=message.pk)
+    _group_read(user=user, group_id=message.group_pk, up_to=message.pk)
 
 
 @transaction.atomic
@@ -205,12 +207,16 @@ def _group_read(*, user: User, group_id: int, up_to: int | None) -> int:
     return moved
 
 
-def groups_detach_replies_to(user: User) -> None:
+def groups_before_member_deleted(user: User, group_ids: list[int]) -> None:
     """Before the user's group messages go with their account: every reply someone else
     wrote to one of them moves up its thread (`messages._detach_replies`), so nobody
-    else's message is deleted with them. A few queries per message that has such
-    replies; none for the others."""
+    else's message is deleted with them (a few queries per message that has such
+    replies; none for the others), and no member's inbox row points at them."""
     from .messages import _detach_replies
+
+    Conversation.objects.filter(group_id__in=group_ids, last_message__sender=user).update(
+        last_message=None
+    )
 
     others_replies = Message.objects.filter(parent_message=OuterRef("pk")).exclude(sender=user)
     while True:
@@ -221,7 +227,7 @@ def groups_detach_replies_to(user: User) -> None:
             .order_by("-timestamp", "-id")[:100]
         )
         if not answered:
-            return
+            break
         for message in answered:
             _detach_replies(message)
 

@@ -80,7 +80,7 @@ def message_send(
             if audience is None:
                 _conversations_record(message)
                 send_on_commit(
-                    *_created_events(message, (message.receiver_id,), [message.notification])
+                    *_created_events(message, (message.receiver_pk,), [message.notification])
                 )
             else:
                 _group_conversations_record(message)
@@ -103,7 +103,7 @@ def message_send(
 
 
 def _created_events(
-    message: Message, to: tuple[int | None, ...], notifications: list[Notification]
+    message: Message, to: tuple[int, ...], notifications: list[Notification]
 ) -> list[Event]:
     """`message.created` to `to`, then each notification to its person."""
 
@@ -112,7 +112,7 @@ def _created_events(
         return {**payload, "read": False} if message.group_id else payload
 
     return [
-        Event(tuple(pk for pk in to if pk is not None), "message.created", created),
+        Event(to, "message.created", created),
         *(
             Event((note.user_id,), "notification.created", partial(payloads.notification, note))
             for note in notifications
@@ -149,16 +149,16 @@ def message_edit(*, user: User, message: Message | int, content: str) -> Message
     if message.receiver_blocks_sender:
         return message
     notification = Notification.objects.create(
-        user_id=message.receiver_id,
+        user_id=message.receiver_pk,
         message=message,
         kind=Notification.Kind.EDIT,
         actor=user,
         text=notification_text(Notification.Kind.EDIT, user.username, content),
     )
     send_on_commit(
-        Event((message.receiver_id,), "message.updated", lambda: payloads.message(message)),
+        Event((message.receiver_pk,), "message.updated", lambda: payloads.message(message)),
         Event(
-            (message.receiver_id,),
+            (message.receiver_pk,),
             "notification.created",
             lambda: payloads.notification(notification),
         ),
@@ -185,17 +185,17 @@ def message_delete(*, user: User, message: Message | int) -> None:
     if message.group_id is not None:
         events = _group_events(message, "message.deleted", lambda: {"id": message_id})
         message.delete()
-        _group_refresh_last(message.group_id)
+        _group_refresh_last(message.group_pk)
         send_on_commit(*events)
         return
     message.delete()
     if was_unread:
         _conversations_unread_decrement(
-            owner_id=message.receiver_id, partner_id=message.sender_id, by=1
+            owner_id=message.receiver_pk, partner_id=message.sender_id, by=1
         )
-    _conversations_refresh_last(message.sender_id, message.receiver_id)
+    _conversations_refresh_last(message.sender_id, message.receiver_pk)
     if not message.receiver_blocks_sender:
-        send_on_commit(Event((message.receiver_id,), "message.deleted", lambda: {"id": message_id}))
+        send_on_commit(Event((message.receiver_pk,), "message.deleted", lambda: {"id": message_id}))
 
 
 def _detach_replies(message: Message) -> None:
@@ -223,7 +223,7 @@ def _group_events(
     (a `Message` carries the reader's own `read`)."""
     readers: list[int] = []
     unread: list[int] = []
-    for owner, pointer in Conversation.objects.filter(group_id=message.group_id).values_list(
+    for owner, pointer in Conversation.objects.filter(group_id=message.group_pk).values_list(
         "owner_id", "last_read_id"
     ):
         if owner != message.sender_id:

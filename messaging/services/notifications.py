@@ -66,7 +66,7 @@ def notification_create_for_message(message: Message) -> Notification | list[Not
             for pk in audience.notified
         )
     return Notification.objects.create(
-        user_id=message.receiver_id,
+        user_id=message.receiver_pk,
         message=message,
         kind=kind,
         actor=message.sender,

@@ -198,6 +198,7 @@ async def test_message_created_reaches_the_receiver_as_the_api_shows_it(alice, b
         "id": message.pk,
         "sender": "alice",
         "receiver": "bob",
+        "group": None,
         "content": "hello Bob",
         "timestamp": received["message.created"]["timestamp"],
         "edited": False,

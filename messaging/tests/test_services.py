@@ -813,9 +813,12 @@ def test_user_export_holds_everything_about_the_user(alice, bob, send):
         "user",
         "messages_sent",
         "messages_received",
+        "groups",
+        "group_messages_received",
         "history",
         "notifications",
     }
+    assert document["groups"] == document["group_messages_received"] == []
     assert document["user"] == {
         "id": alice.pk,
         "username": "alice",
@@ -827,6 +830,7 @@ def test_user_export_holds_everything_about_the_user(alice, bob, send):
         "id": sent.pk,
         "sender": "alice",
         "receiver": "bob",
+        "group": None,
         "content": "hello!",
         "timestamp": sent.timestamp.isoformat(),
         "edited": True,

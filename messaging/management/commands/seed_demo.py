@@ -80,4 +80,4 @@ class Command(BaseCommand):
         )
         for message in messages[: len(messages) // 2]:
             if not message.read:
-                services.message_mark_read(user=message.receiver, message=message)
+                services.message_mark_read(user=message.direct_receiver, message=message)

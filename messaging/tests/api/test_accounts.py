@@ -223,7 +223,16 @@ def test_export_holds_everything_about_the_caller_and_nothing_else(api, alice, b
 
     assert response.status_code == 200
     export = response.json()
-    assert set(export) == {"user", "messages_sent", "messages_received", "history", "notifications"}
+    assert set(export) == {
+        "user",
+        "messages_sent",
+        "messages_received",
+        "history",
+        "notifications",
+    } | {
+        "groups",
+        "group_messages_received",
+    }
     assert export["user"]["username"] == "alice"
     assert set(export["user"]) == USER_FIELDS
     assert [m["id"] for m in export["messages_sent"]] == [first.pk]

@@ -25,7 +25,8 @@ def test_inbox_has_one_row_per_partner_newest_last_message_first(api, alice, bob
     assert set(body) == {"next", "previous", "results"}
     rows = body["results"]
     assert [row["partner"] for row in rows] == ["bob", "carol"]
-    assert all(set(row) == {"partner", "last_message", "unread_count"} for row in rows)
+    assert all(set(row) == {"partner", "group", "last_message", "unread_count"} for row in rows)
+    assert all(row["group"] is None for row in rows)
     bob_row = rows[0]
     assert bob_row["last_message"]["id"] == newest.pk
     assert bob_row["last_message"]["sender"] == "bob"

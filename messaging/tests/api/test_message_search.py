@@ -127,6 +127,7 @@ def test_an_answer_is_the_apis_message(api, alice, bob, send):
         "id": root.pk,
         "sender": "alice",
         "receiver": "bob",
+        "group": None,
         "content": "the budget draft",
         "timestamp": None,
         "edited": False,

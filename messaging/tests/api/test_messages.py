@@ -19,6 +19,7 @@ MESSAGE_FIELDS = {
     "id",
     "sender",
     "receiver",
+    "group",
     "content",
     "timestamp",
     "edited",
@@ -34,6 +35,7 @@ def assert_message(body: dict, message: Message, **expected) -> None:
     assert body["id"] == message.pk
     assert body["sender"] == message.sender.username
     assert body["receiver"] == message.receiver.username
+    assert body["group"] is None  # a direct message
     assert datetime.fromisoformat(body["timestamp"].replace("Z", "+00:00")).tzinfo is not None
     for key, value in expected.items():
         assert body[key] == value, key

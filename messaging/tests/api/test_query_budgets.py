@@ -81,8 +81,8 @@ BUDGETS = [
         "get",
         "/api/v1/users/me/export/",
         None,
-        5,
-        "auth, messages sent, messages received, history, notifications",
+        6,
+        "auth, messages sent, messages received, groups (none: no more), history, notifications",
     ),
     ("get", "/api/v1/messages/{first}/", None, 2, "auth, the message with its reply count"),
     (
@@ -260,7 +260,7 @@ def test_refresh_query_budget(api, alice, data, django_assert_max_num_queries):
     assert response.status_code == 200
 
 
-ACCOUNT_DELETION_BUDGET = 25
+ACCOUNT_DELETION_BUDGET = 26
 
 
 @pytest.mark.parametrize("extra_messages", [0, 300])
@@ -269,12 +269,13 @@ def test_account_deletion_query_budget(
 ):
     """The same bound however large the account.
 
-    auth, savepoints (2), the password is checked in Python; the partners (cache
-    invalidation); six bulk DELETEs (history, notifications, conversation rows,
-    messages, the issued tokens and their blacklist rows); then Django's collector for
-    the user row itself: one SELECT per relation that is now empty or tiny (messages
-    both ways, notifications, history, conversations, profile and blocks, admin log,
-    groups, permissions, username keys, ended logins) and the DELETEs.
+    auth, savepoints (2), the password is checked in Python; the partners and groups
+    (cache invalidation; nothing more for someone in no group); six bulk DELETEs
+    (history, notifications, conversation rows, messages, the issued tokens and their
+    blacklist rows); then Django's collector for the user row itself: one SELECT per
+    relation that is now empty or tiny (messages both ways, notifications, history,
+    conversations, profile and blocks, admin log, groups, permissions, username keys,
+    ended logins, groups they created) and the DELETEs.
     """
     for number in range(extra_messages):
         services.message_send(sender=bob, receiver=alice, content=f"extra {number}")

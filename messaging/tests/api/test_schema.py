@@ -37,6 +37,15 @@ CONTRACT = {
     ("post", "/api/v1/notifications/read-all/"),
     ("get", "/api/v1/users/"),
     ("get", "/api/v1/messages/search/"),
+    ("post", "/api/v1/groups/"),
+    ("get", "/api/v1/groups/"),
+    ("get", "/api/v1/groups/{id}/"),
+    ("patch", "/api/v1/groups/{id}/"),
+    ("post", "/api/v1/groups/{id}/members/"),
+    ("delete", "/api/v1/groups/{id}/members/{username}/"),
+    ("get", "/api/v1/groups/{id}/messages/"),
+    ("post", "/api/v1/groups/{id}/messages/"),
+    ("post", "/api/v1/groups/{id}/read/"),
 }
 # Added since, as the contract allows (documented here and in the schema).
 ADDED = {
@@ -143,6 +152,7 @@ def test_the_shapes_match_the_contract(schema):
         "id",
         "sender",
         "receiver",
+        "group",
         "content",
         "timestamp",
         "edited",
@@ -161,7 +171,8 @@ def test_the_shapes_match_the_contract(schema):
         "created_at",
         "read",
     }
-    assert properties("Conversation") == {"partner", "last_message", "unread_count"}
+    assert properties("Conversation") == {"partner", "group", "last_message", "unread_count"}
+    assert properties("Group") == {"id", "name", "members", "created_by", "created_at"}
     for page in (
         "PaginatedMessageList",
         "PaginatedConversationList",
@@ -174,6 +185,8 @@ def test_the_shapes_match_the_contract(schema):
         "user",
         "messages_sent",
         "messages_received",
+        "groups",
+        "group_messages_received",
         "history",
         "notifications",
     }

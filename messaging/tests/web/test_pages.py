@@ -520,7 +520,16 @@ def test_export_downloads_everything_about_me(as_user, alice, bob, send):
     assert response["Content-Type"] == "application/json"
     assert response["Content-Disposition"].startswith("attachment; filename=")
     data = json.loads(response.content)
-    assert set(data) == {"user", "messages_sent", "messages_received", "history", "notifications"}
+    assert set(data) == {
+        "user",
+        "messages_sent",
+        "messages_received",
+        "history",
+        "notifications",
+    } | {
+        "groups",
+        "group_messages_received",
+    }
     assert data["user"]["username"] == "alice"
     assert [m["content"] for m in data["messages_sent"]] == ["hello!"]
     assert [h["old_content"] for h in data["history"]] == ["hello"]

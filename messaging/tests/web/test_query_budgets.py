@@ -123,8 +123,9 @@ def test_account_budgets(as_user, alice, history, django_assert_max_num_queries)
     # (count, then the page when there are any), two header counts.
     cold(client, "/account/", 9, django_assert_max_num_queries)
     cold(client, "/account/delete/", 7, django_assert_max_num_queries)
-    # session, user, sent, received, history, notifications.
-    cold(client, "/account/export/", 6, django_assert_max_num_queries)
+    # session, user, sent, received, groups (none here: no members, no messages to
+    # ask for), history, notifications.
+    cold(client, "/account/export/", 7, django_assert_max_num_queries)
 
 
 def test_counts_budget(as_user, alice, history, django_assert_max_num_queries):
