@@ -217,7 +217,7 @@ def conversation_window(
     rows = list(window[: size + 1])
     if end is None and len(rows) > size and unread_by(rows[size - 1], user):
         unread = (
-            window.filter(viewer_read=False).count()
+            window.filter(viewer_read=False).count()  # type: ignore[misc]  # an annotation (stubs bug, django-stubs#2818)
             if isinstance(other, Group)
             else Message.unread.filter(receiver=user, sender=other).count()
         )

@@ -94,7 +94,7 @@ class PeopleField(forms.CharField):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_length=MAX_NAMES * 152, **kwargs)
 
-    def clean(self, value: Any) -> list[str]:  # type: ignore[override]  # a list, not a str
+    def clean(self, value: Any) -> list[str]:
         text = super().clean(value)
         names = list(dict.fromkeys(text.replace(",", " ").split()))
         if not names:
@@ -121,12 +121,10 @@ class GroupNameField(forms.CharField):
 class GroupForm(forms.Form):
     """A new group: its name and the people in it besides its creator."""
 
-    name = GroupNameField(
-        label="Group name", widget=forms.TextInput(attrs={"autocomplete": "off"})
-    )
+    name = GroupNameField(label="Group name", widget=forms.TextInput(attrs={"autocomplete": "off"}))
     members = PeopleField(
-        label="People",
-        help_text="Usernames, separated by commas.",
+        label="Members",
+        help_text="Their usernames, separated by commas. You are in the group too.",
         widget=_people_input("ann, ben", **{"data-suggest-multiple": True}),
     )
 

@@ -44,6 +44,7 @@ from ..api.throttling import (
 from ..content import clean_idempotency_key
 from ..exceptions import NotFound, PermissionDenied, ValidationError
 from ..models import Message
+from ..selectors.messages import unread_by
 from . import fragments
 from .forms import (
     DeleteAccountForm,
@@ -56,7 +57,6 @@ from .forms import (
     ReplyForm,
     SignupForm,
 )
-from ..selectors.messages import unread_by
 from .page_cache import cache_conversation_page
 
 #: Conversations per inbox page, notifications per page.
@@ -190,6 +190,14 @@ def _next_or(request: HttpRequest, default: str) -> str:
     ):
         return target
     return default
+
+
+def _answered(request: HttpRequest, default: str) -> HttpResponse:
+    """After a POST that only changes state: 204 for the pages' script, else back to
+    `next` (or `default`)."""
+    if _is_fetch(request):
+        return HttpResponse(status=204)
+    return redirect(_next_or(request, default))
 
 
 def _conversation_url(username: str, message_id: int | None = None) -> str:
@@ -382,7 +390,11 @@ def _send(request: AuthenticatedHttpRequest, form: ReplyForm, *, group: int | No
         key = request.headers.get("Idempotency-Key")
         to: dict[str, Any] = {"group": group}
         if group is None:
-            to = {"receiver": selectors.recipient(sender=request.user, username=data["receiver"].strip())}
+            to = {
+                "receiver": selectors.recipient(
+                    sender=request.user, username=data["receiver"].strip()
+                )
+            }
         parent_id = data.get("parent_message")
         return services.message_send(
             sender=request.user,
@@ -635,9 +647,7 @@ def _conversation_send(request: AuthenticatedHttpRequest, username: str) -> Http
 @require_POST
 def conversation_read(request: AuthenticatedHttpRequest, username: str) -> HttpResponse:
     services.conversation_mark_read(user=request.user, partner=username)
-    if _is_fetch(request):
-        return HttpResponse(status=204)
-    return redirect(_next_or(request, _conversation_url(username)))
+    return _answered(request, _conversation_url(username))
 
 
 # Groups -------------------------------------------------------------------------
@@ -733,9 +743,7 @@ def _group_send(request: AuthenticatedHttpRequest, chat: Chat) -> HttpResponse:
 @require_POST
 def group_read(request: AuthenticatedHttpRequest, group_id: int) -> HttpResponse:
     services.group_mark_read(user=request.user, group=group_id)
-    if _is_fetch(request):
-        return HttpResponse(status=204)
-    return redirect(_next_or(request, reverse("messaging:group", args=[group_id])))
+    return _answered(request, reverse("messaging:group", args=[group_id]))
 
 
 @page
@@ -974,9 +982,7 @@ def _message_delete_confirm(request: AuthenticatedHttpRequest, message_id: int) 
 @require_POST
 def message_read(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
     services.message_mark_read(user=request.user, message=message_id)
-    if _is_fetch(request):
-        return HttpResponse(status=204)
-    return redirect(_next_or(request, reverse("messaging:thread", args=[message_id])))
+    return _answered(request, reverse("messaging:thread", args=[message_id]))
 
 
 # Notifications ------------------------------------------------------------------
@@ -997,9 +1003,7 @@ def notifications(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_POST
 def notification_read(request: AuthenticatedHttpRequest, notification_id: int) -> HttpResponse:
     services.notification_mark_read(user=request.user, notification=notification_id)
-    if _is_fetch(request):
-        return HttpResponse(status=204)
-    return redirect(_next_or(request, reverse("messaging:notifications")))
+    return _answered(request, reverse("messaging:notifications"))
 
 
 @page
@@ -1043,6 +1047,7 @@ def _with_groups(user, messages: list[Message]) -> None:
     for message in messages:
         if message.group_id is not None:
             message.group = groups[message.group_id]
+
 
 #: Results per page of the search page.
 SEARCH_PAGE_SIZE = 20

@@ -92,7 +92,9 @@ def test_errors_show_with_their_field_and_nothing_is_stored(
 
     assert response.status_code == 400
     page = text(response)
-    errors = re.search(rf'<ul class="field__errors" id="group-{field}_error">(.*?)</ul>', page, re.S)
+    errors = re.search(
+        rf'<ul class="field__errors" id="group-{field}_error">(.*?)</ul>', page, re.S
+    )
     assert errors is not None, page
     assert error in errors.group(1)
     assert not Group.objects.exists()
@@ -135,7 +137,7 @@ def test_the_page_shows_senders_and_sends_to_the_group(as_user, alice, bob, caro
     page = text(client.get(group_url(trio)))
     assert "hello from bob" in page
     assert '<span class="msg__author">bob</span>' in page
-    assert 'data-group="%d"' % trio.pk in page
+    assert f'data-group="{trio.pk}"' in page
 
     response = client.post(group_url(trio), {"content": "hi all"})
 
@@ -188,7 +190,9 @@ def test_the_scripts_send_answers_the_message_and_a_retry_is_the_same(as_user, a
     assert first.json()["group"] == trio.pk and first.json()["receiver"] is None
     assert again.json()["id"] == first.json()["id"]
     assert Message.objects.filter(content="once").count() == 1
-    refused = client.post(group_url(trio), {"content": "  "}, headers=headers | {"Idempotency-Key": "k-2"})
+    refused = client.post(
+        group_url(trio), {"content": "  "}, headers=headers | {"Idempotency-Key": "k-2"}
+    )
     assert refused.status_code == 400
     assert "content" in refused.json()
 
@@ -206,7 +210,9 @@ def test_opening_the_page_marks_the_group_read(as_user, alice, bob, trio):
     assert 'id="first-unread"' not in text(client.get(group_url(trio)))
 
 
-def test_a_request_from_elsewhere_marks_nothing_read_and_offers_the_button(as_user, alice, bob, trio):
+def test_a_request_from_elsewhere_marks_nothing_read_and_offers_the_button(
+    as_user, alice, bob, trio
+):
     say(bob, trio, "one")
     client = as_user(alice)
     page = text(client.get(group_url(trio), headers={"Sec-Fetch-Site": "cross-site"}))
@@ -360,14 +366,16 @@ def test_the_inbox_lists_groups_beside_direct_conversations(as_user, alice, bob,
     say(bob, trio, "a <b>group</b> one")
     page = text(as_user(alice).get("/"))
 
-    row = re.search(rf'<li class="conv conv--group conv--unread" data-group="{trio.pk}".*?</li>', page, re.S)
+    row = re.search(
+        rf'<li class="conv conv--group conv--unread" data-group="{trio.pk}".*?</li>', page, re.S
+    )
     assert row is not None, page
     html = row.group(0)
     assert f'href="{group_url(trio)}"' in html
     assert "Trip &lt;planning&gt;" in html
     assert "bob: </span>" in html
     assert "a &lt;b&gt;group&lt;/b&gt; one" in html
-    assert '<span data-badge-count>1</span>' in html
+    assert "<span data-badge-count>1</span>" in html
     assert 'data-partner="carol"' in page
     # Newest first: the group's message came last.
     assert page.index(f'data-group="{trio.pk}"') < page.index('data-partner="carol"')
@@ -395,7 +403,7 @@ def test_thread_history_edit_and_delete_of_a_group_message(as_user, alice, bob, 
 
     history = bobs.get(f"/messages/{root.pk}/history/")
     assert history.status_code == 200
-    assert "alice’s message in Trip &lt;planning&gt;" in text(history)
+    assert "alice\u2019s message in Trip &lt;planning&gt;" in text(history)
     assert "first plan" in text(history)
 
     assert bobs.get(f"/messages/{root.pk}/edit/").status_code == 403
