@@ -432,6 +432,12 @@ def thread_tree_key(user_id: int, partner_id: int, message_id: int) -> str:
     return _key("fragment", "thread", user_id, partner_id, f"g{generation}", message_id)
 
 
+def group_thread_tree_key(user_id: int, group_id: int, message_id: int) -> str:
+    """`thread_tree_key` for a thread of a group, under the group's generation."""
+    generation = group_generation(group_id)
+    return _key("fragment", "group-thread", user_id, group_id, f"g{generation}", message_id)
+
+
 def message_fragment_key(viewer_id: int, message_id: int, *parts: object) -> str:
     """One message's HTML as `viewer_id` sees it. `parts` say which state of it (its
     version and read state, the version of the message it quotes, the markup's), so

@@ -24,7 +24,7 @@ from django.db.models.functions import Coalesce
 from .. import cache as cache_keys
 from ..exceptions import NotFound, PermissionDenied, ValidationError
 from ..managers import MessageQuerySet
-from ..models import Conversation, Message, MessageHistory, MessagingProfile
+from ..models import Conversation, Group, Message, MessageHistory, MessagingProfile
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -183,6 +183,7 @@ WINDOW_FIELDS = (
     "id",
     "sender_id",
     "receiver_id",
+    "group_id",
     "content",
     "timestamp",
     "edited",
@@ -195,53 +196,74 @@ WINDOW_FIELDS = (
     "parent_message__content",
     "parent_message__version",
 )
+#: A group's page also names each sender and the sender of each message answered.
+GROUP_WINDOW_FIELDS = (*WINDOW_FIELDS, "sender__username", "parent_message__sender__username")
 #: However many are unread, a window stops here; the rest is one scroll up.
 MAX_WINDOW = 300
 
 
 def conversation_window(
     user: User,
-    partner: User,
+    other: User | Group,
     *,
     before: int | None = None,
     at: int | None = None,
     size: int = 50,
 ) -> tuple[list[Message], bool]:
-    """The conversation as a chat shows it: the newest `size` messages (or those before
+    """The conversation with `other` (a person, or a group `user` is a member of: the
+    caller checked) as a chat shows it: the newest `size` messages (or those before
     message `before`, or up to and with message `at`), oldest first, each with the
     message it answers; and whether older ones exist.
 
+    A group's messages also carry their sender's username (and that of the message they
+    answer) and `viewer_read`, whether `user` has read each one.
+
     Opening at the latest (no `before`) when even the oldest shown is unread for
     `user`, the window grows to reach the first unread (up to `MAX_WINDOW`), so the
-    page can open there. One query over the pair index, two in that case.
+    page can open there. One query over the pair (or group) index, two in that case.
     """
-    window = (
-        Message.objects.between(user, partner)
-        .select_related("parent_message")
-        .only(*WINDOW_FIELDS)
-        .order_by("-timestamp", "-id")
-    )
+    if isinstance(other, Group):
+        mine: MessageQuerySet = Message.objects.filter(group_id=other.pk)
+        window = (
+            mine.select_related("sender", "parent_message__sender")
+            .only(*GROUP_WINDOW_FIELDS)
+            .annotate(viewer_read=viewer_read(user))  # type: ignore[no-redef]  # stubs bug, django-stubs#2818
+        )
+    else:
+        mine = Message.objects.between(user, other)
+        window = mine.select_related("parent_message").only(*WINDOW_FIELDS)
+    window = window.order_by("-timestamp", "-id")
     end = before if before is not None else at
     if end is not None:
         # Only a message of this conversation: another's would cut the window at its time,
         # telling the caller when it was sent. Anything else anchors nothing: no rows.
-        mine = Message.objects.between(user, partner).filter(pk=end)
-        anchor = Subquery(mine.values("timestamp")[:1])
+        anchor = Subquery(mine.filter(pk=end).values("timestamp")[:1])
         same_time = (
             Q(timestamp=anchor, id__lt=end) if end == before else Q(timestamp=anchor, id__lte=end)
         )
         window = window.filter(Q(timestamp__lt=anchor) | same_time)
     rows = list(window[: size + 1])
-    if end is None and len(rows) > size:
-        oldest = rows[size - 1]
-        if oldest.receiver_id == user.pk and not oldest.read:
-            unread = Message.unread.filter(receiver=user, sender=partner).count()
-            grown = min(MAX_WINDOW, unread + 10)
-            if grown > size:
-                size = grown
-                rows = list(window[: size + 1])
+    if end is None and len(rows) > size and unread_by(rows[size - 1], user):
+        unread = (
+            window.filter(viewer_read=False).count()  # type: ignore[misc]  # an annotation (stubs bug, django-stubs#2818)
+            if isinstance(other, Group)
+            else Message.unread.filter(receiver=user, sender=other).count()
+        )
+        grown = min(MAX_WINDOW, unread + 10)
+        if grown > size:
+            size = grown
+            rows = list(window[: size + 1])
     has_older = len(rows) > size
     return rows[:size][::-1], has_older
+
+
+def unread_by(message: Message, user: User) -> bool:
+    """Whether `user` has yet to read `message`: a direct one they received and did not
+    read, or a group one from someone else past their read pointer (`viewer_read`, as
+    the group selectors load it; a group message loaded without it counts as read)."""
+    if message.group_id is not None:
+        return message.sender_id != user.pk and not getattr(message, "viewer_read", True)
+    return message.receiver_id == user.pk and not message.read
 
 
 def history_list(user: User, message_id: Any) -> QuerySet[MessageHistory]:

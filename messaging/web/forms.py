@@ -54,24 +54,89 @@ class ContentField(forms.CharField):
             raise forms.ValidationError(error.message) from None
 
 
-class MessageForm(forms.Form):
-    """A new message or a reply: the compose form has `receiver` and `content`."""
+class ReplyForm(forms.Form):
+    """A message or a reply to the conversation of the page: a group's composer."""
 
-    receiver = forms.CharField(
-        max_length=150,
-        label="To",
-        # suggest.js offers the people one can write to as one types (people search).
-        widget=forms.TextInput(
-            attrs={
-                "autocomplete": "off",
-                "autocapitalize": "none",
-                "placeholder": "username",
-                "data-suggest-people": True,
-            }
-        ),
-    )
     content = ContentField(label="Message", widget=_textarea(3, "Write a message…"))
     parent_message = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+
+def _people_input(placeholder: str, **attrs: Any) -> forms.TextInput:
+    """A field of usernames: suggest.js offers the people one can write to as one types
+    (people search); without JavaScript it is a plain text field."""
+    return forms.TextInput(
+        attrs={
+            "autocomplete": "off",
+            "autocapitalize": "none",
+            "placeholder": placeholder,
+            "data-suggest-people": True,
+            **attrs,
+        }
+    )
+
+
+class MessageForm(ReplyForm):
+    """A new message or a reply: the compose form has `receiver` and `content`."""
+
+    field_order = ["receiver", "content", "parent_message"]
+
+    receiver = forms.CharField(max_length=150, label="To", widget=_people_input("username"))
+
+
+#: The most names a group form reads (the services apply the real limit).
+MAX_NAMES = content.MAX_GROUP_MEMBERS
+
+
+class PeopleField(forms.CharField):
+    """Several usernames in one field, separated by commas (or spaces): the list of
+    distinct names, in the order given."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=MAX_NAMES * 152, **kwargs)
+
+    def clean(self, value: Any) -> list[str]:
+        text = super().clean(value)
+        names = list(dict.fromkeys(text.replace(",", " ").split()))
+        if not names:
+            raise forms.ValidationError("Add at least one other person.")
+        if len(names) > MAX_NAMES:
+            raise forms.ValidationError(f"Name at most {MAX_NAMES} people.")
+        return names
+
+
+class GroupNameField(forms.CharField):
+    """A group's name, cleaned by the content rules (`content.clean_group_name`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=content.MAX_GROUP_NAME_LENGTH + 1000, **kwargs)
+
+    def clean(self, value: Any) -> str:
+        value = super().clean(value)
+        try:
+            return content.clean_group_name(value)
+        except ValidationError as error:
+            raise forms.ValidationError(error.message) from None
+
+
+class GroupForm(forms.Form):
+    """A new group: its name and the people in it besides its creator."""
+
+    name = GroupNameField(label="Group name", widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    members = PeopleField(
+        label="Members",
+        help_text="Their usernames, separated by commas. You are in the group too.",
+        widget=_people_input("ann, ben", **{"data-suggest-multiple": True}),
+    )
+
+
+class GroupRenameForm(forms.Form):
+    name = GroupNameField(label="Group name", widget=forms.TextInput(attrs={"autocomplete": "off"}))
+
+
+class MemberAddForm(forms.Form):
+    username = forms.CharField(
+        max_length=150, label="Add someone", widget=_people_input("username")
+    )
 
 
 class EditForm(forms.Form):

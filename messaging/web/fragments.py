@@ -21,6 +21,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from ..cache import message_fragment_key
+from ..selectors.messages import unread_by
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -50,7 +51,7 @@ def shape(message: Any, *, viewer: User, people: dict[int, str]) -> Any:
     (Presentation attributes on the instance, hence `Any`.)"""
     message.mine = message.sender_id == viewer.pk
     message.author = people.get(message.sender_id, "")
-    message.is_new = message.receiver_id == viewer.pk and not message.read
+    message.is_new = unread_by(message, viewer)
     quote = message.parent_message if message.parent_message_id else None
     message.quote = quote
     if quote is not None:
@@ -63,7 +64,10 @@ def shape(message: Any, *, viewer: User, people: dict[int, str]) -> Any:
 def _key(message: Message, viewer: User) -> str:
     quote = message.parent_message if message.parent_message_id else None
     quoted = f"q{quote.pk}.{quote.version}" if quote is not None else "q"
-    state = f"v{message.version}{'r' if message.read else 'u'}"
+    # A direct message's `read` (its receiver's: the sender's receipt shows it too); a
+    # group message's is the viewer's own (`viewer_read`).
+    read = message.read if message.group_id is None else not unread_by(message, viewer)
+    state = f"v{message.version}{'r' if read else 'u'}"
     return message_fragment_key(viewer.pk, message.pk, state, quoted, markup_version())
 
 

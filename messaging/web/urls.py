@@ -1,10 +1,20 @@
 """Web page routes (../shared/API.md, "Web pages"), included at the site's root."""
 
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
 app_name = "messaging"
+
+#: A group's page and what its forms post to, below /groups/<id>/.
+group_urls = [
+    path("", views.group, name="group"),
+    path("read/", views.group_read, name="group_read"),
+    path("rename/", views.group_rename, name="group_rename"),
+    path("members/", views.group_member_add, name="group_member_add"),
+    path("members/<str:username>/remove/", views.group_member_remove, name="group_member_remove"),
+    path("leave/", views.group_leave, name="group_leave"),
+]
 urlpatterns = [
     path("", views.inbox, name="inbox"),
     path("accounts/signup/", views.signup, name="signup"),
@@ -22,6 +32,8 @@ urlpatterns = [
     path("messages/<int:message_id>/read/", views.message_read, name="message_read"),
     path("conversations/<str:username>/", views.conversation, name="conversation"),
     path("conversations/<str:username>/read/", views.conversation_read, name="conversation_read"),
+    path("groups/new/", views.group_create, name="group-create"),
+    path("groups/<int:group_id>/", include(group_urls)),
     path("people/<str:username>/block/", views.block, name="block"),
     path("people/<str:username>/unblock/", views.unblock, name="unblock"),
     path("notifications/", views.notifications, name="notifications"),

@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property, wraps
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.contrib import messages as flash
@@ -32,7 +33,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .. import auth_tokens, selectors, services
+from .. import auth_tokens, payloads, selectors, services
 from .. import cache as cache_keys
 from ..api.throttling import (
     AccountRateThrottle,
@@ -40,10 +41,22 @@ from ..api.throttling import (
     SearchRateThrottle,
     SendRateThrottle,
 )
+from ..content import clean_idempotency_key
 from ..exceptions import NotFound, PermissionDenied, ValidationError
 from ..models import Message
+from ..selectors.messages import unread_by
 from . import fragments
-from .forms import DeleteAccountForm, EditForm, MessageForm, PasswordChangeForm, SignupForm
+from .forms import (
+    DeleteAccountForm,
+    EditForm,
+    GroupForm,
+    GroupRenameForm,
+    MemberAddForm,
+    MessageForm,
+    PasswordChangeForm,
+    ReplyForm,
+    SignupForm,
+)
 from .page_cache import cache_conversation_page
 
 #: Conversations per inbox page, notifications per page.
@@ -62,6 +75,9 @@ login_required = django_login_required(login_url=reverse_lazy("messaging:login")
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
+    from django.db.models import QuerySet
+
+    from ..models import Group
 
     class AuthenticatedHttpRequest(HttpRequest):
         """The request of a page behind `@page` (`login_required`): a signed-in user's."""
@@ -176,14 +192,66 @@ def _next_or(request: HttpRequest, default: str) -> str:
     return default
 
 
+def _answered(request: HttpRequest, default: str) -> HttpResponse:
+    """After a POST that only changes state: 204 for the pages' script, else back to
+    `next` (or `default`)."""
+    if _is_fetch(request):
+        return HttpResponse(status=204)
+    return redirect(_next_or(request, default))
+
+
 def _conversation_url(username: str, message_id: int | None = None) -> str:
     url = reverse("messaging:conversation", args=[username])
     return f"{url}#m{message_id}" if message_id else url
 
 
-def _partner_name(user, message) -> str:
-    partner = message.receiver if message.sender_id == user.pk else message.sender
-    return partner.username
+@dataclass(frozen=True)
+class Chat:
+    """The conversation a chat page shows, or a message belongs to: with one person
+    (`partner`), or a group the viewer is a member of (`group`)."""
+
+    name: str
+    url: str
+    partner: Any = None
+    group: Any = None
+
+    @classmethod
+    def with_partner(cls, partner) -> Chat:
+        return cls(partner.username, _conversation_url(partner.username), partner=partner)
+
+    @classmethod
+    def of_group(cls, group) -> Chat:
+        return cls(group.name, reverse("messaging:group", args=[group.pk]), group=group)
+
+    @property
+    def other(self):
+        """Whom `selectors.conversation_window` reads the conversation with."""
+        return self.group if self.group is not None else self.partner
+
+    def at(self, message_id: int | None) -> str:
+        return f"{self.url}#m{message_id}" if message_id else self.url
+
+    def holds(self, message) -> bool:
+        """Whether `message` (one the viewer may see) belongs to this conversation."""
+        if self.group is not None:
+            return message.group_id == self.group.pk
+        return message.group_id is None and self.partner.pk in (
+            message.sender_id,
+            message.receiver_id,
+        )
+
+    def window_key(self, user, *, end: str) -> str:
+        if self.group is not None:
+            return cache_keys.group_window_key(user.pk, self.group.pk, end=end)
+        return cache_keys.conversation_window_key(user.pk, self.partner.pk, end=end)
+
+
+def _chat_of(user, message) -> Chat:
+    """The conversation of a message `user` may see (a group message's group: one query
+    unless loaded with it)."""
+    if message.group_id is not None:
+        return Chat.of_group(message.group)
+    return Chat.with_partner(message.receiver if message.sender_id == user.pk else message.sender)
 
 
 # Accounts ---------------------------------------------------------------------
@@ -313,17 +381,27 @@ def inbox(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
-def _send(request: AuthenticatedHttpRequest, form: MessageForm) -> Any:
+def _send(request: AuthenticatedHttpRequest, form: ReplyForm, *, group: int | None = None) -> Any:
+    """Send what `form` holds: to its `receiver`, or to `group`. A script's send carries
+    an `Idempotency-Key` (a retry answers the first message)."""
     data = form.cleaned_data
 
     def send() -> Message:
-        receiver = selectors.recipient(sender=request.user, username=data["receiver"].strip())
+        key = request.headers.get("Idempotency-Key")
+        to: dict[str, Any] = {"group": group}
+        if group is None:
+            to = {
+                "receiver": selectors.recipient(
+                    sender=request.user, username=data["receiver"].strip()
+                )
+            }
         parent_id = data.get("parent_message")
         return services.message_send(
             sender=request.user,
-            receiver=receiver,
             content=data["content"],
             parent=selectors.reply_parent(parent_id) if parent_id is not None else None,
+            idempotency_key=clean_idempotency_key(key) if key is not None else None,
+            **to,
         )
 
     return _apply(form, send)
@@ -351,13 +429,13 @@ class ChatWindow:
     """The messages a conversation page shows, loaded only when the template's
     `{% cache %}` of them misses; each message's HTML from `fragments`."""
 
-    def __init__(self, user, partner, *, before: int | None, at: int | None) -> None:
-        self.user, self.partner, self.before, self.at = user, partner, before, at
+    def __init__(self, user, chat: Chat, *, before: int | None, at: int | None) -> None:
+        self.user, self.chat, self.before, self.at = user, chat, before, at
 
     @cached_property
     def _loaded(self) -> tuple[list[Message], bool]:
         return selectors.conversation_window(
-            self.user, self.partner, before=self.before, at=self.at
+            self.user, self.chat.other, before=self.before, at=self.at
         )
 
     @property
@@ -371,20 +449,31 @@ class ChatWindow:
 
     @cached_property
     def first_unread(self) -> int | None:
-        viewer = self.user.pk
-        return next((m.pk for m in self._loaded[0] if m.receiver_id == viewer and not m.read), None)
+        return next((m.pk for m in self._loaded[0] if unread_by(m, self.user)), None)
 
     @cached_property
     def items(self) -> list[tuple[int, bool, Any]]:
         """(id, mine, HTML) of each message, oldest first."""
         rows = self._loaded[0]
-        people = {self.user.pk: self.user.username, self.partner.pk: self.partner.username}
-        html = fragments.messages_html(rows, viewer=self.user, people=people)
+        html = fragments.messages_html(rows, viewer=self.user, people=self._people(rows))
         viewer = self.user.pk
         return [
             (message.pk, message.sender_id == viewer, fragment)
             for message, fragment in zip(rows, html, strict=True)
         ]
+
+    def _people(self, rows: list[Message]) -> dict[int, str]:
+        """Who wrote what the window shows: the partner, or (a group's window loads each
+        sender's name) every sender and every sender of a message answered."""
+        people = {self.user.pk: self.user.username}
+        if self.chat.partner is not None:
+            people[self.chat.partner.pk] = self.chat.partner.username
+            return people
+        for message in rows:
+            people[message.sender_id] = message.sender.username
+            if message.parent_message_id and message.parent_message is not None:
+                people[message.parent_message.sender_id] = message.parent_message.sender.username
+        return people
 
 
 def shape_thread(root, viewer, *, highlight: int | None = None):
@@ -445,7 +534,7 @@ def _positive_int(value: Any) -> int | None:
     return number if number > 0 else None
 
 
-def _reply_target(request: AuthenticatedHttpRequest, partner, parent_id: int | None):
+def _reply_target(request: AuthenticatedHttpRequest, chat: Chat, parent_id: int | None):
     """The message a reply answers (`?reply=` without JavaScript), if it is in this conversation."""
     if parent_id is None:
         return None
@@ -453,15 +542,13 @@ def _reply_target(request: AuthenticatedHttpRequest, partner, parent_id: int | N
         parent = selectors.message_get_for_participant(request.user, parent_id)
     except NotFound:
         return None
-    if partner.pk not in (parent.sender_id, parent.receiver_id):
+    if not chat.holds(parent):
         return None
-    people = {request.user.pk: request.user.username, partner.pk: partner.username}
+    people = {request.user.pk: request.user.username, parent.sender_id: parent.sender.username}
     return fragments.shape(parent, viewer=request.user, people=people)
 
 
-def _conversation_context(
-    request: AuthenticatedHttpRequest, partner, form: MessageForm
-) -> dict[str, Any]:
+def _chat_context(request: AuthenticatedHttpRequest, chat: Chat, form: ReplyForm) -> dict[str, Any]:
     user = request.user
     # Where the window ends: before a message (scrolling up), at one (a search result,
     # a link), else at the newest.
@@ -470,19 +557,21 @@ def _conversation_context(
     end = f"b{before}" if before else f"a{at}" if at else ""
     parent_id = form["parent_message"].value() if form.is_bound else request.GET.get("reply")
     return {
-        "partner": partner,
-        "window": ChatWindow(user, partner, before=before, at=at),
+        "chat": chat,
+        "partner": chat.partner,
+        "group": chat.group,
+        "window": ChatWindow(user, chat, before=before, at=at),
         "before": before or at,
         "form": form,
-        "reply_to": _reply_target(request, partner, _positive_int(parent_id)),
+        "reply_to": _reply_target(request, chat, _positive_int(parent_id)),
         "blank_message": fragments.blank(),
         "message_url": fragments.message_url(),
         # From the partner's lookup (`_conversation_partner`). Blocking bumps the
         # conversation's generation, so no cached page shows an earlier state.
-        "blocks_partner": bool(getattr(partner, "blocks_them", False)),
-        # The messages' `{% cache %}`: per viewer and conversation generation (never
-        # shared, never stale) and per window; no form in it, so no CSRF token either.
-        "window_key": cache_keys.conversation_window_key(user.pk, partner.pk, end=end),
+        "blocks_partner": bool(getattr(chat.partner, "blocks_them", False)),
+        # The messages' `{% cache %}`: per viewer and conversation (or group) generation
+        # (never shared, never stale) and per window; no form in it, so no CSRF token.
+        "window_key": chat.window_key(user, end=end),
     }
 
 
@@ -497,7 +586,7 @@ def _conversation_show(request: AuthenticatedHttpRequest, username: str) -> Http
     partner = _conversation_partner(request, username)
     form = MessageForm(initial={"receiver": partner.username}, auto_id="compose-%s")
     navigated = _navigated_here(request)
-    context = _conversation_context(request, partner, form)
+    context = _chat_context(request, Chat.with_partner(partner), form)
     context["offer_mark_read"] = not navigated
     response = render(request, "messaging/conversation.html", context)
     # The page differs (and marks read or not) by where the request came from.
@@ -548,7 +637,7 @@ def _conversation_send(request: AuthenticatedHttpRequest, username: str) -> Http
                 back = reverse("messaging:conversation", args=[message.receiver.username])
             return redirect(f"{back.split('#')[0]}#m{message.pk}")
     partner = partner or _conversation_partner(request, username)
-    context = _conversation_context(request, partner, form)
+    context = _chat_context(request, Chat.with_partner(partner), form)
     response = render(request, "messaging/conversation.html", context, status=400)
     add_never_cache_headers(response)
     return response
@@ -558,9 +647,165 @@ def _conversation_send(request: AuthenticatedHttpRequest, username: str) -> Http
 @require_POST
 def conversation_read(request: AuthenticatedHttpRequest, username: str) -> HttpResponse:
     services.conversation_mark_read(user=request.user, partner=username)
+    return _answered(request, _conversation_url(username))
+
+
+# Groups -------------------------------------------------------------------------
+
+
+@page
+@require_http_methods(["GET", "HEAD", "POST"])
+@rate_limited(SendRateThrottle)
+def group_create(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """A new group: its name and the people in it (the creator is in it too). Nothing is
+    stored unless every name is someone the creator may add."""
+    form = GroupForm(_posted(request), auto_id="group-%s")
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+
+        def create() -> Group:
+            people = selectors.addable_people(request.user, data["members"], field="members")
+            return services.group_create(creator=request.user, name=data["name"], members=people)
+
+        created = _apply(form, create)
+        if created is not _FAILED:
+            return redirect("messaging:group", created.pk)
+    status = 400 if form.is_bound else 200
+    return render(request, "messaging/group_new.html", {"form": form}, status=status)
+
+
+def _group_chat(request: AuthenticatedHttpRequest, group_id: int) -> Chat:
+    """The group of the page with its members' names; 404 for anyone not a member."""
+    return Chat.of_group(selectors.group_get(request.user, group_id))
+
+
+def _group_page(
+    request: AuthenticatedHttpRequest,
+    chat: Chat,
+    form: ReplyForm | None = None,
+    *,
+    status: int = 200,
+    panel: dict[str, Any] | None = None,
+    offer_mark_read: bool = False,
+) -> HttpResponse:
+    """The group's chat page (conversation.html, as a direct conversation's) with its
+    members panel; `panel` holds a panel form that was refused, or an `error`."""
+    group = chat.group
+    context = _chat_context(request, chat, form or ReplyForm(auto_id="compose-%s"))
+    context.update(
+        rename_form=GroupRenameForm(initial={"name": group.name}, auto_id="rename-%s"),
+        add_form=MemberAddForm(auto_id="add-%s"),
+        is_creator=group.created_by_id == request.user.pk,
+        panel_open=bool(panel),
+        offer_mark_read=offer_mark_read,
+    )
+    context.update(panel or {})
+    response = render(request, "messaging/conversation.html", context, status=status)
+    add_never_cache_headers(response)
+    return response
+
+
+@page
+@require_http_methods(["GET", "HEAD", "POST"])
+@rate_limited(SendRateThrottle)
+def group(request: AuthenticatedHttpRequest, group_id: int) -> HttpResponse:
+    """GET: the group's conversation as a chat (`?before=`, `?at=` as for a direct one),
+    marked read when the person opened it. POST: send to the group (a message or a
+    reply); the page's script posts here too, with an `Idempotency-Key`."""
+    chat = _group_chat(request, group_id)
+    if request.method == "POST":
+        return _group_send(request, chat)
+    navigated = _navigated_here(request)
+    response = _group_page(request, chat, offer_mark_read=not navigated)
+    patch_vary_headers(response, ["Sec-Fetch-Site"])
+    if navigated:
+        # Seen: after rendering, so the page still marks what was new.
+        services.group_mark_read(user=request.user, group=chat.group.pk)
+    return response
+
+
+def _group_send(request: AuthenticatedHttpRequest, chat: Chat) -> HttpResponse:
+    form = ReplyForm(request.POST, auto_id="compose-%s")
+    if form.is_valid():
+        message = _send(request, form, group=chat.group.pk)
+        if message is not _FAILED:
+            if _is_fetch(request):
+                return JsonResponse(payloads.message(message), status=201)
+            back = _next_or(request, chat.url).split("#")[0]
+            return redirect(f"{back}#m{message.pk}")
     if _is_fetch(request):
-        return HttpResponse(status=204)
-    return redirect(_next_or(request, _conversation_url(username)))
+        errors = {field: list(messages) for field, messages in form.errors.items()}
+        return JsonResponse(errors, status=400)
+    return _group_page(request, chat, form, status=400)
+
+
+@page
+@require_POST
+def group_read(request: AuthenticatedHttpRequest, group_id: int) -> HttpResponse:
+    services.group_mark_read(user=request.user, group=group_id)
+    return _answered(request, reverse("messaging:group", args=[group_id]))
+
+
+@page
+@require_POST
+def group_rename(request: AuthenticatedHttpRequest, group_id: int) -> HttpResponse:
+    chat = _group_chat(request, group_id)
+    form = GroupRenameForm(request.POST, auto_id="rename-%s")
+    if form.is_valid():
+        name = form.cleaned_data["name"]
+        done = _apply(form, services.group_rename, user=request.user, group=chat.group, name=name)
+        if done is not _FAILED:
+            flash.success(request, f"The group is called {name} now.")
+            return redirect(f"{chat.url}#members")
+    return _group_page(request, chat, status=400, panel={"rename_form": form})
+
+
+@page
+@require_POST
+def group_member_add(request: AuthenticatedHttpRequest, group_id: int) -> HttpResponse:
+    chat = _group_chat(request, group_id)
+    form = MemberAddForm(request.POST, auto_id="add-%s")
+    if form.is_valid():
+        username = form.cleaned_data["username"].strip()
+
+        def add() -> Group:
+            [person] = selectors.addable_people(request.user, [username], field="username")
+            return services.group_add_member(user=request.user, group=chat.group, member=person)
+
+        if _apply(form, add) is not _FAILED:
+            flash.success(request, f"You added {username} to the group.")
+            return redirect(f"{chat.url}#members")
+    return _group_page(request, chat, status=400, panel={"add_form": form})
+
+
+@page
+@require_POST
+def group_member_remove(
+    request: AuthenticatedHttpRequest, group_id: int, username: str
+) -> HttpResponse:
+    """The creator removes someone else from the group (anyone else: 403, on the page)."""
+    return _group_remove(request, group_id, username)
+
+
+@page
+@require_POST
+def group_leave(request: AuthenticatedHttpRequest, group_id: int) -> HttpResponse:
+    """The person leaves the group: back to the inbox, where it is gone."""
+    return _group_remove(request, group_id, request.user.username)
+
+
+def _group_remove(request: AuthenticatedHttpRequest, group_id: int, username: str) -> HttpResponse:
+    chat = _group_chat(request, group_id)
+    try:
+        services.group_remove_member(user=request.user, group=chat.group, username=username)
+    except (PermissionDenied, NotFound) as error:
+        status = 403 if isinstance(error, PermissionDenied) else 404
+        return _group_page(request, chat, status=status, panel={"panel_error": error.message})
+    if username == request.user.username:
+        flash.success(request, f"You left {chat.name}.")
+        return redirect("messaging:inbox")
+    flash.success(request, f"You removed {username} from the group.")
+    return redirect(f"{chat.url}#members")
 
 
 # Blocking -----------------------------------------------------------------------
@@ -603,13 +848,13 @@ def thread(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
     with it (notifications and each message's "⋯" without JavaScript link here)."""
     user = request.user
     asked = selectors.message_get_for_participant(user, message_id)
-    partner = asked.receiver if asked.sender_id == user.pk else asked.sender
+    chat = _chat_of(user, asked)
 
     def tree() -> str:
         root = selectors.thread_get(user, message_id, asked=asked)
         shape_thread(root, user, highlight=message_id)
         nodes = _flatten_tree(root)
-        people = {user.pk: user.username, partner.pk: partner.username}
+        people = {node.sender_id: node.sender.username for node in nodes}  # loaded with them
         html = dict(
             zip(
                 (node.pk for node in nodes),
@@ -619,24 +864,28 @@ def thread(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
         )
         actions = render_to_string(
             "messaging/_message_actions.html",
-            {"target": asked, "partner": partner, "user": user},
+            {"target": asked, "chat": chat, "user": user},
         )
         return fragments.tree(root, html, highlight=message_id, actions=mark_safe(actions))
 
-    # The shaped tree, per viewer and asked message, under the conversation's generation
-    # (any send, edit, delete or read in it moves it): an unchanged thread is one query.
-    key = cache_keys.thread_tree_key(user.pk, partner.pk, message_id)
+    # The shaped tree, per viewer and asked message, under the conversation's (or the
+    # group's) generation (any send, edit, delete or read in it moves it): an unchanged
+    # thread is one query.
+    if chat.group is not None:
+        key = cache_keys.group_thread_tree_key(user.pk, chat.group.pk, message_id)
+    else:
+        key = cache_keys.thread_tree_key(user.pk, chat.partner.pk, message_id)
     response = render(
         request,
         "messaging/thread.html",
-        {
-            "partner": partner,
-            "tree": mark_safe(cache_keys.get_or_set(key, tree)),
-        },
+        {"chat": chat, "tree": mark_safe(cache_keys.get_or_set(key, tree))},
     )
     if not _navigated_here(request):
         return response
-    if asked.receiver_id == user.pk and not asked.read:
+    # A group's read pointer only moves forward: reading an old message costs nothing.
+    if (asked.receiver_id == user.pk and not asked.read) or (
+        asked.group_id is not None and asked.sender_id != user.pk
+    ):
         services.message_mark_read(user=user, message=asked.pk)
     if request.GET.get("notification"):
         # Opened from a notification: that notification is read now (if it is the viewer's).
@@ -665,7 +914,7 @@ def history(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
         {
             "message": message,
             "entries": entries,
-            "partner_name": _partner_name(request.user, message),
+            "chat": _chat_of(request.user, message),
         },
     )
 
@@ -686,13 +935,18 @@ def message_edit(request: AuthenticatedHttpRequest, message_id: int) -> HttpResp
         if edited is not _FAILED:
             if _is_fetch(request):
                 return JsonResponse({"id": edited.pk, "content": edited.content})
-            default = _conversation_url(_partner_name(request.user, message), message.pk)
+            default = _chat_of(request.user, message).at(message.pk)
             return redirect(_next_or(request, default))
     status = 400 if form.is_bound else 200
     return render(
         request,
         "messaging/message_edit.html",
-        {"form": form, "message": message, "next": _next_or(request, "")},
+        {
+            "form": form,
+            "message": message,
+            "chat": _chat_of(request.user, message),
+            "next": _next_or(request, ""),
+        },
         status=status,
     )
 
@@ -708,19 +962,19 @@ def message_delete(request: AuthenticatedHttpRequest, message_id: int) -> HttpRe
     services.message_delete(user=request.user, message=message.pk)
     if _is_fetch(request):
         return HttpResponse(status=204)
-    return redirect(_next_or(request, _conversation_url(_partner_name(request.user, message))))
+    return redirect(_next_or(request, _chat_of(request.user, message).url))
 
 
 def _message_delete_confirm(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
     # As the edit page: 404 for a stranger, 403 for the receiver.
     message = selectors.message_get_for_sender(request.user, message_id)
-    partner_name = message.receiver.username
+    chat = _chat_of(request.user, message)
     # Cancel: back where the person came from (`next`), at the message.
-    back = _next_or(request, _conversation_url(partner_name)).split("#")[0]
+    back = _next_or(request, chat.url).split("#")[0]
     return render(
         request,
         "messaging/message_delete.html",
-        {"message": message, "partner_name": partner_name, "back": f"{back}#m{message.pk}"},
+        {"message": message, "chat": chat, "back": f"{back}#m{message.pk}"},
     )
 
 
@@ -728,9 +982,7 @@ def _message_delete_confirm(request: AuthenticatedHttpRequest, message_id: int) 
 @require_POST
 def message_read(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
     services.message_mark_read(user=request.user, message=message_id)
-    if _is_fetch(request):
-        return HttpResponse(status=204)
-    return redirect(_next_or(request, reverse("messaging:thread", args=[message_id])))
+    return _answered(request, reverse("messaging:thread", args=[message_id]))
 
 
 # Notifications ------------------------------------------------------------------
@@ -751,9 +1003,7 @@ def notifications(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_POST
 def notification_read(request: AuthenticatedHttpRequest, notification_id: int) -> HttpResponse:
     services.notification_mark_read(user=request.user, notification=notification_id)
-    if _is_fetch(request):
-        return HttpResponse(status=204)
-    return redirect(_next_or(request, reverse("messaging:notifications")))
+    return _answered(request, reverse("messaging:notifications"))
 
 
 @page
@@ -786,6 +1036,19 @@ def counts(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 # Search -------------------------------------------------------------------------
 
+
+def _with_groups(user, messages: list[Message]) -> None:
+    """Each group message of a page with its group, in two queries whatever the page."""
+    ids = {message.group_id for message in messages if message.group_id is not None}
+    if not ids:
+        return
+    mine = cast("QuerySet[Group]", selectors.group_list(user))
+    groups = {group.pk: group for group in mine.filter(pk__in=ids)}
+    for message in messages:
+        if message.group_id is not None:
+            message.group = groups[message.group_id]
+
+
 #: Results per page of the search page.
 SEARCH_PAGE_SIZE = 20
 
@@ -810,12 +1073,13 @@ def search(request: AuthenticatedHttpRequest) -> HttpResponse:
         return refused
     found = selectors.message_search(user=request.user, query=query)
     results = Paginator(found, SEARCH_PAGE_SIZE).get_page(request.GET.get("page"))
+    _with_groups(request.user, list(results))
     context.update(
         results=results,
         hits=[
             {
                 "message": message,
-                "partner": _partner_name(request.user, message),
+                "chat": _chat_of(request.user, message),
                 "mine": message.sender_id == request.user.pk,
             }
             for message in results

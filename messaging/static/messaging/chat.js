@@ -24,7 +24,10 @@
   if (!root || !Messaging || !document.body.dataset.user) return;
 
   var me = document.body.dataset.user;
-  var partner = root.dataset.conversation;
+  /* "bob" for a conversation with bob, "group:7" for group 7 (no username has a ":"). */
+  var conversation = root.dataset.conversation;
+  var groupId = root.dataset.group || null;
+  var partner = groupId ? null : conversation;
   var messageUrl = root.dataset.messageUrl;
   var sendUrl = root.dataset.sendUrl;
   var showsNewest = !root.dataset.before;
@@ -194,7 +197,9 @@
     edited.href = messageUrl + message.id + "/history/";
     edited.hidden = !message.edited;
     el.querySelector("[data-menu]").href = messageUrl + message.id + "/#m" + message.id;
-    setReceipt(el, message.read);
+    /* A group message's `read` is the caller's own (always true for its sender): its
+       receipt says "Sent", as the server's markup does. */
+    setReceipt(el, message.group == null && message.read);
   }
 
   function setQuote(el, parentId) {
@@ -242,7 +247,7 @@
   document.addEventListener("messaging:frame", function (event) {
     var frame = event.detail;
     var data = frame.data;
-    if (frame.type === "message.created" && data.sender === partner) {
+    if (frame.type === "message.created" && ours(data)) {
       frame.shown = true;
       if (article(data.id)) return;
       if (!showsNewest) {
@@ -266,16 +271,72 @@
         var el = article(id);
         if (el) setReceipt(el, true);
       });
-    } else if (frame.type === "conversation.read" && data.partner === partner) {
-      (data.ids || []).forEach(function (id) {
-        var el = article(id);
-        if (!el) return;
-        el.classList.remove("msg--new");
-        var pill = el.querySelector(".pill--new");
-        if (pill) pill.remove();
+    } else if (frame.type === "conversation.read" && data.partner === partner && !groupId) {
+      (data.ids || []).forEach(function (id) { seen(article(id)); });
+    } else if (frame.type === "conversation.read" && groupId && String(data.group) === groupId) {
+      list().querySelectorAll("article.msg--new").forEach(function (el) {
+        if (Number(el.dataset.id) <= data.up_to) seen(el);
       });
+    } else if (frame.type === "group.updated" && groupId && String(data.id) === groupId) {
+      groupUpdated(data);
+    } else if (frame.type === "group.left" && groupId && String(data.id) === groupId) {
+      groupLeft();
     }
   });
+
+  /* Whether a message belongs to this page: the group's (from someone else: one's own
+     sends show from the outbox), or a direct one from the partner. */
+  function ours(message) {
+    if (groupId) return String(message.group) === groupId && message.sender !== me;
+    return message.group == null && message.sender === partner;
+  }
+
+  function seen(el) {
+    if (!el) return;
+    el.classList.remove("msg--new");
+    var pill = el.querySelector(".pill--new");
+    if (pill) pill.remove();
+  }
+
+  /* The group changed (a new name, someone added or gone): the name at once, the
+     members panel from the server (its forms carry this page's token). */
+  function groupUpdated(group) {
+    document.querySelectorAll("[data-group-name]").forEach(function (el) { el.textContent = group.name; });
+    document.title = document.title.replace(/^(\(\d+\) )?.*( · Messaging)$/, function (all, count, tail) {
+      return (count || "") + group.name + tail;
+    });
+    var change = group.change || {};
+    var words = {
+      renamed: change.by + " renamed the group " + group.name,
+      added: change.by + " added " + change.member,
+      removed: change.by + " removed " + change.member,
+      left: change.member + " left the group"
+    };
+    if (words[change.kind]) announce(words[change.kind]);
+    fetch(location.pathname, { credentials: "same-origin", cache: "no-store" })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        ["members-summary", "members-list"].forEach(function (id) {
+          var current = document.getElementById(id);
+          var next = fresh.getElementById(id);
+          if (current && next) current.replaceWith(document.adoptNode(next));
+        });
+      })
+      .catch(function () {});
+  }
+
+  /* Removed, or left in another tab: the page says so and no longer offers to write. */
+  function groupLeft() {
+    root.classList.add("chat--gone");
+    var gone = document.getElementById("group-gone");
+    if (gone) gone.hidden = false;
+    if (box) box.disabled = true;
+    setOutbox(outbox().filter(function (entry) { return entryFor(entry) !== conversation; }));
+    pending.textContent = "";
+    announce("You are no longer in this group.");
+  }
 
   function updated(message) {
     var el = article(message.id);
@@ -318,13 +379,13 @@
      is on it now, read as if it had arrived live. */
   document.addEventListener("messaging:caught-up", function () {
     list().querySelectorAll("article.msg--new").forEach(function (el) {
-      if (el.dataset.sender === partner) queueRead(el.dataset.id);
+      if (groupId ? el.dataset.sender !== me : el.dataset.sender === partner) queueRead(el.dataset.id);
     });
   });
 
   /* Drafts: one per conversation, kept as it is typed, gone once sent. ---------------- */
 
-  var draftKey = "messaging:draft:" + me + ":" + partner;
+  var draftKey = "messaging:draft:" + me + ":" + conversation;
 
   function keepDraft() {
     var text = box.value;
@@ -366,8 +427,15 @@
     return item;
   }
 
+  /* Which conversation an outbox entry is for (entries of older pages have `receiver`). */
+  function entryFor(entry) {
+    return entry.conversation || entry.receiver;
+  }
+
   function send(text, parent) {
-    var entry = { key: newKey(), receiver: partner, content: text, parent: parent || null, at: Date.now() };
+    var entry = { key: newKey(), conversation: conversation, content: text, parent: parent || null, at: Date.now() };
+    if (groupId) entry.url = root.dataset.groupUrl; /* the group page's own view */
+    else entry.receiver = partner;
     setOutbox(outbox().concat([entry]));
     setState(pendingItem(entry), "pending", "Sending…");
     toBottom();
@@ -379,7 +447,7 @@
     retryTimer = null;
     outbox().forEach(function (entry) {
       if (inFlight[entry.key]) return;
-      var item = entry.receiver === partner ? pendingItem(entry) : null;
+      var item = entryFor(entry) === conversation ? pendingItem(entry) : null;
       if (entry.failed) {
         /* Refused while another conversation was open: shown here, with Retry. */
         if (item) refused(entry, item, entry.failed);
@@ -394,19 +462,35 @@
     });
   }
 
-  function attempt(entry, item) {
+  /* A direct message goes to the API; a group's to its page's view, which answers the
+     same `Message` and honours the same Idempotency-Key. */
+  function request(entry) {
+    var headers = {
+      Accept: "application/json",
+      "X-CSRFToken": Messaging.csrfToken(),
+      "Idempotency-Key": entry.key
+    };
+    if (entry.url) {
+      var form = new URLSearchParams();
+      form.append("content", entry.content);
+      if (entry.parent) form.append("parent_message", entry.parent);
+      headers["Content-Type"] = "application/x-www-form-urlencoded";
+      headers["X-Requested-With"] = "fetch";
+      return { url: entry.url, headers: headers, body: form.toString() };
+    }
     var body = { receiver: entry.receiver, content: entry.content };
     if (entry.parent) body.parent_message = Number(entry.parent);
-    fetch(sendUrl, {
+    headers["Content-Type"] = "application/json";
+    return { url: sendUrl, headers: headers, body: JSON.stringify(body) };
+  }
+
+  function attempt(entry, item) {
+    var sending = request(entry);
+    fetch(sending.url, {
       method: "POST",
       credentials: "same-origin",
-      headers: {
-        "Content-Type": "application/json",
-        Accept: "application/json",
-        "X-CSRFToken": Messaging.csrfToken(),
-        "Idempotency-Key": entry.key
-      },
-      body: JSON.stringify(body)
+      headers: sending.headers,
+      body: sending.body
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (data) {
         delete inFlight[entry.key];

@@ -200,6 +200,8 @@
     else if (type === "message.deleted") onDeleted(replay);
     else if (type === "conversation.read") onReadByMe(data, replay);
     else if (type === "notification.created") onNotification(data, replay);
+    else if (type === "group.updated") onGroupUpdated(data);
+    else if (type === "group.left") onGroupLeft(data);
   }
 
   function onCreated(message, replay, shown) {
@@ -213,7 +215,7 @@
   }
 
   function onUpdated(message) {
-    var row = inboxRow(message.sender);
+    var row = rowOf(message);
     if (row && row.dataset.last === String(message.id)) {
       row.querySelector("[data-preview]").textContent = Messaging.preview(message.content);
     }
@@ -229,6 +231,13 @@
   function onReadByMe(data, replay) {
     var ids = data.ids || [];
     if (replay) return;
+    if (data.group != null) {
+      /* A group read up to a message: its row is read if that is the one it shows. */
+      var read = groupRow(data.group);
+      if (read && (parseInt(read.dataset.last, 10) || 0) <= data.up_to) setUnread(read, 0);
+      refreshCounts(3);
+      return;
+    }
     var row = inboxRow(data.partner);
     if (row && ids.length) {
       var unread = row.querySelector("[data-unread]");
@@ -265,6 +274,57 @@
 
   /* The inbox ------------------------------------------------------------------ */
 
+  function groupRow(id) {
+    var list = document.getElementById("conversations");
+    return list ? list.querySelector("li[data-group='" + Number(id) + "']") : null;
+  }
+
+  /* The row a message shows in: its group's, or its sender's. */
+  function rowOf(message) {
+    return message.group != null ? groupRow(message.group) : inboxRow(message.sender);
+  }
+
+  function setUnread(row, count) {
+    var badge = row.querySelector("[data-unread]");
+    badge.querySelector("[data-badge-count]").textContent = String(count);
+    badge.hidden = count === 0;
+    row.classList.toggle("conv--unread", count > 0);
+  }
+
+  /* A group row for a group this person is in now (made, or added to). */
+  function newGroupRow(group) {
+    var template = document.getElementById("tpl-group");
+    if (!template) return null;
+    var row = template.content.firstElementChild.cloneNode(true);
+    row.dataset.group = group.id;
+    row.querySelector(".conv__link").href = "/groups/" + Number(group.id) + "/";
+    row.querySelector("[data-name]").textContent = group.name;
+    row.querySelector(".avatar").textContent = (Array.from(group.name)[0] || "?").toUpperCase();
+    row.querySelector(".avatar").classList.add("avatar--0");
+    var empty = document.getElementById("inbox-empty");
+    if (empty) empty.remove();
+    return row;
+  }
+
+  function onGroupUpdated(group) {
+    var list = document.getElementById("conversations");
+    if (!list) return;
+    var row = groupRow(group.id);
+    if (!row) {
+      if ((group.members || []).indexOf(me) === -1) return;
+      row = newGroupRow(group);
+      if (row) list.prepend(row);
+      return;
+    }
+    row.querySelector("[data-name]").textContent = group.name;
+  }
+
+  function onGroupLeft(data) {
+    var row = groupRow(data.id);
+    if (row) row.remove();
+    refreshCounts(3);
+  }
+
   function inboxRow(username) {
     var list = document.getElementById("conversations");
     if (!list) return null;
@@ -280,8 +340,13 @@
     var list = document.getElementById("conversations");
     var template = document.getElementById("tpl-conversation");
     if (!list) return true;
-    var row = inboxRow(message.sender);
+    var row = rowOf(message);
     if (row && (parseInt(row.dataset.last, 10) || 0) >= message.id) return false;
+    if (!row && message.group != null) {
+      /* A group not on this page (an older page of the inbox): the server says where. */
+      catchUp();
+      return true;
+    }
     if (!row) {
       if (!template) return true;
       row = template.content.firstElementChild.cloneNode(true);
@@ -295,7 +360,10 @@
     }
     row.dataset.last = message.id;
     row.classList.add("conv--unread");
-    row.querySelector("[data-you]").hidden = true;
+    var you = row.querySelector("[data-you]");
+    if (you) you.hidden = true;
+    var from = row.querySelector("[data-from]");
+    if (from) from.textContent = message.sender + ": ";
     row.querySelector("[data-preview]").textContent = Messaging.preview(message.content);
     Messaging.setTime(row.querySelector("time"), message.timestamp);
     var badge = row.querySelector("[data-unread]");

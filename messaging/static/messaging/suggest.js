@@ -9,6 +9,10 @@
    a click or a tap picks. Picking fills the field and puts the cursor in the form's
    message box. A polite live region says how many were found.
 
+   A field marked `data-suggest-multiple` holds several names separated by commas: the
+   name being typed is the one after the last comma, and picking replaces it and adds
+   ", " for the next one (the cursor stays in the field).
+
    Everything here is optional: without JavaScript, or when a search fails or is
    throttled (429), the field is the plain text field it always was. Names go in with
    textContent only. */
@@ -88,8 +92,15 @@
     var pausedUntil = 0;
     var cache = new Map();
 
+    var multiple = input.hasAttribute("data-suggest-multiple");
+
+    /* What comes before the name being typed: the names done, up to the last comma. */
+    function done() {
+      return multiple ? input.value.slice(0, input.value.lastIndexOf(",") + 1) : "";
+    }
+
     function query() {
-      return input.value.trim();
+      return input.value.slice(done().length).trim();
     }
 
     function setActive(index) {
@@ -217,12 +228,15 @@
 
     function pick(option) {
       cancel();
-      input.value = option.dataset.username;
+      var before = done();
+      input.value = multiple
+        ? (before ? before.replace(/\s*$/, " ") : "") + option.dataset.username + ", "
+        : option.dataset.username;
       shownFor = null;
       close();
       status.textContent = "";
       input.dispatchEvent(new Event("change", { bubbles: true }));
-      var message = input.form && input.form.querySelector("textarea");
+      var message = !multiple && input.form && input.form.querySelector("textarea");
       (message || input).focus();
     }
 

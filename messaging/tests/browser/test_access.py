@@ -42,6 +42,7 @@ LONG_URL = "https://example.com/menus/luigis-trattoria/friday-lunch-specials-and
 class Site:
     states: dict[str, dict]  # username -> Playwright storage state (its session cookie)
     root: int  # the edited message, with a reply, that Ada sent Bram
+    group: int  # Ada's group with Bram and Dora, where Bram wrote
 
 
 def _new_page(chromium, app_server, viewport: dict, state: dict | None = None) -> Page:
@@ -60,7 +61,8 @@ def _new_page(chromium, app_server, viewport: dict, state: dict | None = None) -
 @pytest.fixture(scope="module")
 def site(chromium, app_server) -> Iterator[Site]:
     """Ada talks with Bram (a message with a link, his reply, her edit), Dora writes to
-    Ada (unread: both of Ada's badges count), Ada blocked Eli; Cleo has nothing yet."""
+    Ada (unread: both of Ada's badges count), Ada blocked Eli, Ada made a group with Bram
+    and Dora where both wrote; Cleo has nothing yet."""
     names = ["ada", "bram", "cleo", "dora", "eli"]
     pages = {name: _new_page(chromium, app_server, LAPTOP) for name in names}
     try:
@@ -90,11 +92,23 @@ def site(chromium, app_server) -> Iterator[Site]:
         dora.get_by_role("button", name="Send", exact=True).click()
         sent(dora, "are you free tomorrow")
 
+        ada.goto("/groups/new/")
+        ada.get_by_label("Group name").fill("Friday lunch")
+        ada.get_by_label("Members", exact=True).fill("bram, dora")
+        ada.get_by_role("button", name="Create the group").click()
+        expect(ada).to_have_url(re.compile(r"/groups/\d+/$"))
+        group = int(ada.url.rstrip("/").rsplit("/", 1)[1])
+        ada.get_by_label("Message to the group Friday lunch").fill("Who is in for Friday?")
+        ada.get_by_role("button", name="Send", exact=True).click()
+        sent(ada, "Who is in for Friday?")
+        bram.goto(f"/groups/{group}/")
+        reply_to(bram, "Who is in for Friday?", f"Me! Same place as last time? {LONG_URL}")
+
         states = {name: page.context.storage_state() for name, page in pages.items()}
     finally:
         for page in pages.values():
             page.context.close()
-    yield Site(states=states, root=root)
+    yield Site(states=states, root=root, group=group)
 
 
 def _log_in_wrongly(page: Page) -> None:
@@ -127,6 +141,11 @@ def _open_menu_reply_edit_and_history(page: Page) -> None:
     expect(page.get_by_role("menu", name="Message actions")).to_be_visible()
 
 
+def _open_members(page: Page) -> None:
+    page.locator("#members-summary").click()
+    expect(page.get_by_role("button", name="Leave the group")).to_be_visible()
+
+
 def _open_history(page: Page) -> None:
     first = page.locator("article.msg").first
     first.locator("a[data-history]").click()
@@ -136,7 +155,7 @@ def _open_history(page: Page) -> None:
 @dataclass(frozen=True)
 class Screen:
     who: str | None  # None: not logged in
-    path: str  # "{root}" stands for Site.root
+    path: str  # "{root}" stands for Site.root, "{group}" for Site.group
     status: int = 200
     then: Callable[[Page], None] | None = None  # what to do on the page before checking it
 
@@ -163,6 +182,9 @@ SCREENS = {
     "account": Screen("ada", "/account/"),
     "password-change": Screen("ada", "/account/password/"),
     "account-delete": Screen("ada", "/account/delete/"),
+    "group-new": Screen("ada", "/groups/new/"),
+    "group": Screen("ada", "/groups/{group}/"),
+    "group-members": Screen("ada", "/groups/{group}/", then=_open_members),
     "not-found": Screen("ada", "/conversations/nobody-by-this-name/", status=404),
 }
 
@@ -176,7 +198,7 @@ def open_screen(chromium, app_server, site) -> Iterator[Callable[[str, dict], Pa
         state = site.states[screen.who] if screen.who else None
         page = _new_page(chromium, app_server, viewport, state)
         contexts.append(page.context)
-        response = page.goto(screen.path.format(root=site.root))
+        response = page.goto(screen.path.format(root=site.root, group=site.group))
         assert response is not None and response.status == screen.status, page.url
         if screen.who:
             # Logged in, not bounced to the log-in page; the live status has settled.
