@@ -33,7 +33,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .. import auth_tokens, payloads, selectors, services
+from .. import auth_tokens, selectors, services
 from .. import cache as cache_keys
 from ..api.throttling import (
     AccountRateThrottle,
@@ -729,13 +729,8 @@ def _group_send(request: AuthenticatedHttpRequest, chat: Chat) -> HttpResponse:
     if form.is_valid():
         message = _send(request, form, group=chat.group.pk)
         if message is not _FAILED:
-            if _is_fetch(request):
-                return JsonResponse(payloads.message(message), status=201)
             back = _next_or(request, chat.url).split("#")[0]
             return redirect(f"{back}#m{message.pk}")
-    if _is_fetch(request):
-        errors = {field: list(messages) for field, messages in form.errors.items()}
-        return JsonResponse(errors, status=400)
     return _group_page(request, chat, form, status=400)
 
 

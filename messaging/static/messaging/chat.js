@@ -434,7 +434,7 @@
 
   function send(text, parent) {
     var entry = { key: newKey(), conversation: conversation, content: text, parent: parent || null, at: Date.now() };
-    if (groupId) entry.url = root.dataset.groupUrl; /* the group page's own view */
+    if (groupId) entry.url = root.dataset.groupSendUrl;
     else entry.receiver = partner;
     setOutbox(outbox().concat([entry]));
     setState(pendingItem(entry), "pending", "Sending…");
@@ -462,26 +462,19 @@
     });
   }
 
-  /* A direct message goes to the API; a group's to its page's view, which answers the
-     same `Message` and honours the same Idempotency-Key. */
+  /* Both kinds go to the API: a direct message to /messages/ with its receiver, a
+     group's to the group's messages (`entry.url`). */
   function request(entry) {
     var headers = {
       Accept: "application/json",
+      "Content-Type": "application/json",
       "X-CSRFToken": Messaging.csrfToken(),
       "Idempotency-Key": entry.key
     };
-    if (entry.url) {
-      var form = new URLSearchParams();
-      form.append("content", entry.content);
-      if (entry.parent) form.append("parent_message", entry.parent);
-      headers["Content-Type"] = "application/x-www-form-urlencoded";
-      headers["X-Requested-With"] = "fetch";
-      return { url: entry.url, headers: headers, body: form.toString() };
-    }
-    var body = { receiver: entry.receiver, content: entry.content };
+    var body = entry.url ? {} : { receiver: entry.receiver };
+    body.content = entry.content;
     if (entry.parent) body.parent_message = Number(entry.parent);
-    headers["Content-Type"] = "application/json";
-    return { url: sendUrl, headers: headers, body: JSON.stringify(body) };
+    return { url: entry.url || sendUrl, headers: headers, body: JSON.stringify(body) };
   }
 
   function attempt(entry, item) {
