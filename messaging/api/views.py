@@ -681,6 +681,9 @@ class GroupMessagesView(generics.ListAPIView):
             parent_id = data.get("parent_message")
             parent = selectors.reply_parent(parent_id) if parent_id is not None else None
         except (APIException, DomainValidationError):
+            # A stranger's bad body is still a 404 (the send checks membership itself, so
+            # a sound body pays no query for it here).
+            selectors.membership(sender, pk)
             earlier = selectors.message_for_idempotency_key(sender, key) if key else None
             if earlier is None:
                 raise

@@ -32,16 +32,18 @@ else:
     User = get_user_model()
 
 
-#: The largest id a row can have (a signed 64-bit key): a larger one names no group.
-MAX_ID = 2**63 - 1
+#: The largest id a row can have (a signed 64-bit key): past it, no group.
+MAX_GROUP_ID = 2**63 - 1
 
 
-def _group_id(group_id: Any) -> int:
+def group_pk(group_id: Any) -> int:
+    """A group's id as asked for (an int, or the text of one), else NotFound: an id no
+    row can have (out of the 64-bit key's range) is no group, not a database error."""
     try:
         pk = int(group_id)
     except (TypeError, ValueError):
         raise NotFound("No such group.") from None
-    if not 0 < pk <= MAX_ID:
+    if not 0 < pk <= MAX_GROUP_ID:
         raise NotFound("No such group.")
     return pk
 
@@ -63,7 +65,7 @@ def group_get(user: User, group_id: Any) -> Group:
 
     Two queries: the group (with its creator) for a member, then its members.
     """
-    pk = _group_id(group_id)
+    pk = group_pk(group_id)
     found = _with_member_names(Group.objects.filter(pk=pk, memberships__owner=user)).first()
     if found is None:
         raise NotFound("No such group.")
@@ -93,7 +95,7 @@ def membership(user: User, group_id: Any, *, for_update: bool = False) -> Conver
     """`user`'s row in the group (their inbox row and read pointer), with the group; else
     NotFound. What pages and reads need of a group: one query."""
     rows = Conversation.objects.select_related("group").filter(
-        owner=user, group_id=_group_id(group_id)
+        owner=user, group_id=group_pk(group_id)
     )
     if for_update:
         rows = rows.select_for_update(of=("self",))
@@ -117,7 +119,7 @@ class Audience:
 def group_audience(sender: User, group_id: Any) -> Audience:
     """The audience of a message `sender` writes to the group, in one query; NotFound
     unless `sender` is a member."""
-    pk = _group_id(group_id)
+    pk = group_pk(group_id)
     blocks = MessagingProfile.blocked.through.objects.filter(
         messagingprofile_id=OuterRef("owner_id"), user_id=sender.pk
     )
@@ -220,6 +222,7 @@ __all__ = [
     "group_member_ids",
     "group_messages",
     "group_named",
+    "group_pk",
     "group_unread",
     "group_unread_counts",
     "is_member",

@@ -266,4 +266,4 @@ def _groups_delete(group_ids: list[int]) -> None:
 
 
 def _pk(group: Group | int) -> int:
-    return group.pk if isinstance(group, Group) else group
+    return group.pk if isinstance(group, Group) else selectors.group_pk(group)
