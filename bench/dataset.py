@@ -46,7 +46,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from bisect import bisect_right  # noqa: E402
-from collections.abc import Iterator, Sequence  # noqa: E402
+from collections.abc import Callable, Iterator, Sequence  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from datetime import UTC, datetime, timedelta  # noqa: E402
 from itertools import accumulate  # noqa: E402
@@ -65,6 +65,7 @@ from messaging import cache as cache_keys  # noqa: E402
 from messaging import selectors, services  # noqa: E402
 from messaging.models import (  # noqa: E402
     Conversation,
+    Group,
     Message,
     MessageHistory,
     Notification,
@@ -72,8 +73,10 @@ from messaging.models import (  # noqa: E402
 )
 
 User = get_user_model()
+#: Every table the generator writes, in the order its foreign keys need.
+TABLES = (User, UsernameKey, Group, Message, MessageHistory, Notification, Conversation)
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 HEAVY_USERNAME = "heavy"
 #: Every generated user shares this password (hashed once): benchmarks log in with it.
 PASSWORD = "bench-password-123"
@@ -95,6 +98,14 @@ SENT_MESSAGES = 50
 #: What the search workload looks for: a word of the vocabulary, so in about one message in
 #: six. The manifest says how many of heavy's messages hold it; the check searches for it.
 SEARCH_WORD = "deploy"
+#: Heavy's unread messages in each of their groups: at most this many, and a tenth of it
+#: at most (the rest they read, their read pointer on the message before).
+HEAVY_GROUP_UNREAD = 40
+#: Other members: most have read (nearly) everything, this share fell behind anywhere.
+LAGGING_MEMBERS = 0.2
+#: Messages (any group's notifications included) per batch: a 100-member group's message
+#: makes 99 notifications, so a batch ends at this many notification rows too.
+NOTIFICATIONS_PER_MESSAGE_BATCH = 4
 START = datetime(2024, 1, 1, tzinfo=UTC)
 SPAN_SECONDS = 365 * 24 * 3600
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
@@ -115,7 +126,27 @@ WORDS = tuple(_VOCABULARY.split())
 @dataclass(frozen=True)
 class Preset:
     users: int
+    #: Direct messages; the groups' messages come on top (`GROUPS`' shares of this number).
     messages: int
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    name: str
+    #: Members, heavy included (fewer when there are fewer users).
+    members: int
+    #: The group's messages, as a share of the direct messages.
+    share: float
+
+
+#: Heavy's groups, the first the one the workloads use: 100 people, a long history (a
+#: fifth of the direct messages: 2,000 on the small preset, 200,000 on the large).
+GROUPS = (
+    GroupSpec("Everyone", 100, 0.20),
+    GroupSpec("Launch", 30, 0.02),
+    GroupSpec("Design review", 12, 0.01),
+    GroupSpec("Lunch", 5, 0.005),
+)
 
 
 PRESETS = {
@@ -147,6 +178,7 @@ MESSAGE_FIELDS = (
     "id",
     "sender_id",
     "receiver_id",
+    "group_id",
     "content",
     "timestamp",
     "edited",
@@ -157,10 +189,53 @@ MESSAGE_FIELDS = (
 )
 HISTORY_FIELDS = ("message_id", "old_content", "edited_at", "edited_by_id")
 NOTIFICATION_FIELDS = ("user_id", "message_id", "kind", "actor_id", "text", "created_at", "read")
-CONVERSATION_FIELDS = ("owner_id", "partner_id", "last_message_id", "last_activity", "unread_count")
+GROUP_FIELDS = ("id", "name", "created_by_id", "created_at")
+CONVERSATION_FIELDS = (
+    "owner_id",
+    "partner_id",
+    "group_id",
+    "last_message_id",
+    "last_activity",
+    "unread_count",
+    "last_read_id",
+)
 
 
 # What is generated -------------------------------------------------------------
+
+
+@dataclass
+class GroupPlan:
+    """One group: who is in it, how many messages it gets, how far each member has read;
+    and, filled while its messages stream by, what its rows must show."""
+
+    id: int
+    name: str
+    #: Member user indexes, heavy (0) first.
+    members: list[int]
+    #: Cumulative sending weights of `members` (a few talk most).
+    cum_weights: list[float]
+    messages: int
+    #: Member index -> how many of the group's first messages they have read (their read
+    #: pointer is the id of that one, 0 for none).
+    read_upto: dict[int, int]
+    sent: int = 0
+    last_id: int | None = None
+    last_at: datetime | None = None
+    #: Message number (1-based) -> id, for the numbers some member's pointer stops at.
+    pointer_ids: dict[int, int] = field(default_factory=dict)
+    #: Member index -> their unread messages (past their pointer, from someone else).
+    unread: dict[int, int] = field(default_factory=dict)
+    #: The newest messages, (id, sender index, number), newest last: the check's first page.
+    tail: list[tuple[int, int, int]] = field(default_factory=list)
+    #: The last few messages, (id, level, root id): what a reply answers.
+    recent: list[tuple[int, int, int | None]] = field(default_factory=list)
+    notifications: int = 0
+
+    def pointer(self, index: int) -> int:
+        """The member's `last_read_id`."""
+        upto = self.read_upto[index]
+        return self.pointer_ids[upto] if upto else 0
 
 
 @dataclass
@@ -183,6 +258,10 @@ class Expected:
     heavy_search_matches: int = 0
     top_pair: tuple[int, int] = (0, 1)
     top_partner_messages: int = 0
+    groups: list[GroupPlan] = field(default_factory=list)
+    group_messages: int = 0
+    group_edited: int = 0
+    group_notifications: int = 0
     thread_root: int | None = None
     thread_size: int = 0
     thread_levels: int = 0
@@ -192,32 +271,39 @@ class Expected:
         return self.user_base + index
 
     def unread_for(self, index: int) -> int:
-        """How many unread messages the user at `index` received."""
+        """How many unread messages the user at `index` has: received, and in their groups."""
         total = 0
         for (low, high), row in self.conversations.items():
             if low == index:
                 total += row[2]
             elif high == index:
                 total += row[3]
-        return total
+        return total + sum(plan.unread.get(index, 0) for plan in self.groups)
 
-    def inbox(self, index: int) -> list[tuple[int, int, int]]:
-        """The user's inbox as `conversation_list` orders it: (partner id, last id, unread).
+    def inbox(self, index: int) -> list[tuple[int | None, int | None, int | None, int]]:
+        """The user's inbox as `conversation_list` orders it: (partner id, group id, last
+        message id, unread), a partner's row or a group's.
 
-        Timestamps grow with ids, so the newest last message is the greatest id.
+        Timestamps grow with ids (groups' messages included), so the newest last message
+        is the greatest id.
         """
-        rows = []
+        rows: list[tuple[int | None, int | None, int | None, int]] = []
         for (low, high), row in self.conversations.items():
             if index in (low, high):
                 partner = high if low == index else low
-                rows.append((self.user_id(partner), row[0], row[2 if low == index else 3]))
-        rows.sort(key=lambda r: r[1], reverse=True)
+                rows.append((self.user_id(partner), None, row[0], row[2 if low == index else 3]))
+        for plan in self.groups:
+            if index in plan.read_upto:
+                rows.append((None, plan.id, plan.last_id, plan.unread.get(index, 0)))
+        rows.sort(key=lambda r: r[2] or 0, reverse=True)
         return rows
 
     def heavy(self) -> dict[str, Any]:
-        inbox = self.inbox(0)
+        inbox = [row for row in self.inbox(0) if row[0] is not None]
         top = self.top_pair[1] if self.top_pair[0] == 0 else self.top_pair[0]
         by_id = {self.user_id(i): name for i, name in enumerate(self.usernames)}
+        groups = [plan for plan in self.groups if 0 in plan.read_upto]
+        big = groups[0] if groups else None
         return {
             "username": HEAVY_USERNAME,
             "id": self.user_id(0),
@@ -231,8 +317,16 @@ class Expected:
             "thread_levels": self.thread_levels,
             "search_word": SEARCH_WORD,
             "search_matches": self.heavy_search_matches,
+            # Heavy's groups; the first, 100 people with the longest history, is the
+            # group the workloads send to and read.
+            "groups": len(groups),
+            "group": big.id if big else None,
+            "group_name": big.name if big else None,
+            "group_members": len(big.members) if big else 0,
+            "group_messages": big.messages if big else 0,
+            "group_unread": big.unread.get(0, 0) if big else 0,
             # Heavy's partners, busiest inbox rows first: a benchmark's senders rotate through them.
-            "partner_usernames": [by_id[partner] for partner, _, _ in inbox[:100]],
+            "partner_usernames": [by_id[partner] for partner, _, _, _ in inbox[:100]],
         }
 
 
@@ -285,7 +379,15 @@ class Generator:
     """Draws the dataset message by message; `batches()` yields it a batch at a time."""
 
     def __init__(
-        self, *, users: int, messages: int, seed: int, user_base: int, message_base: int
+        self,
+        *,
+        users: int,
+        messages: int,
+        seed: int,
+        user_base: int,
+        message_base: int,
+        group_base: int = 1,
+        groups: Sequence[GroupSpec] = GROUPS,
     ) -> None:
         if users < 2:
             raise DatasetError("At least two users are needed.")
@@ -321,6 +423,44 @@ class Generator:
         # heavy's inbox has all of them: at positions drawn once, not a list of every message.
         seeded = heavy_pairs if messages >= 2 * len(heavy_pairs) else []
         self.placed = dict(zip(rng.sample(range(messages), len(seeded)), seeded, strict=True))
+        self._plan_groups(groups, seed, group_base)
+
+    def _plan_groups(self, specs: Sequence[GroupSpec], seed: int, group_base: int) -> None:
+        """Heavy's groups: members, sizes, read pointers, and where in the stream (which
+        ids, so which times) their messages fall. A random generator of their own, so the
+        direct messages are drawn as without groups."""
+        self.grng = rng = random.Random(seed * 1_000_003 + 1)
+        data = self.expected
+        plans: list[GroupPlan] = []
+        for n, spec in enumerate(specs):
+            size = min(spec.members, data.users)
+            members = [0, *rng.sample(range(1, data.users), size - 1)]
+            count = max(1, round(self.total * spec.share))
+            read_upto = {}
+            for index in members:
+                if index == 0:
+                    behind = min(HEAVY_GROUP_UNREAD, count // 10)
+                    read_upto[index] = count - behind
+                elif rng.random() < LAGGING_MEMBERS:
+                    read_upto[index] = rng.randint(0, count)
+                else:
+                    read_upto[index] = max(0, count - rng.randint(0, 5))
+            plans.append(
+                GroupPlan(
+                    id=group_base + n,
+                    name=spec.name,
+                    members=members,
+                    cum_weights=list(accumulate(rng.paretovariate(1.2) for _ in members)),
+                    messages=count,
+                    read_upto=read_upto,
+                )
+            )
+        data.groups = plans
+        labels = [n for n, plan in enumerate(plans) for _ in range(plan.messages)]
+        rng.shuffle(labels)
+        self.group_total = len(labels)
+        positions = sorted(rng.sample(range(self.total + self.group_total), self.group_total))
+        self.group_at = dict(zip(positions, labels, strict=True))
 
     def _pair_at(self, n: int) -> int:
         placed = self.placed.get(n)
@@ -329,10 +469,12 @@ class Generator:
         return bisect_right(self.cum_weights, self.rng.random() * self.cum_weights[-1])
 
     def batches(self, size: int) -> Iterator[tuple[list[tuple], list[tuple], list[tuple]]]:
-        """(messages, history, notifications) rows, `size` messages at a time, in id order."""
+        """(messages, history, notifications) rows, at most `size` messages (and about
+        `NOTIFICATIONS_PER_MESSAGE_BATCH` times as many notifications) at a time, in id
+        order; the groups' messages among the direct ones, in time as in ids."""
         rng, data, pairs = self.rng, self.expected, self.pairs
         names, base, message_base = data.usernames, data.user_base, data.message_base
-        step_us = max(1, SPAN_SECONDS * 1_000_000 // self.total)
+        step_us = max(1, SPAN_SECONDS * 1_000_000 // (self.total + self.group_total))
         # Per pair: its last messages as (id, level, root id, sender index, receiver index).
         recent: dict[int, list[tuple]] = {}
         # The 50-message thread: the first messages of heavy's busiest conversation.
@@ -345,9 +487,22 @@ class Generator:
             Notification.Kind.MESSAGE.value,
             Notification.Kind.EDIT.value,
         )
-        for n in range(self.total):
+        notes_size = NOTIFICATIONS_PER_MESSAGE_BATCH * size
+        direct = 0
+        for n in range(self.total + self.group_total):
             message_id = message_base + n
-            pair_index = self._pair_at(n)
+            group = self.group_at.get(n)
+            if group is not None:
+                ts_us = n * step_us + self.grng.randrange(step_us)
+                self._group_message(
+                    data.groups[group], message_id, _ts(ts_us), messages, history, notifications
+                )
+                if len(messages) >= size or len(notifications) >= notes_size:
+                    yield messages, history, notifications
+                    messages, history, notifications = [], [], []
+                continue
+            pair_index = self._pair_at(direct)
+            direct += 1
             a, b = pairs[pair_index]
             sender, receiver = (a, b) if rng.random() < 0.5 else (b, a)
             parent = None  # (id, level, sender, receiver)
@@ -413,6 +568,7 @@ class Generator:
                     message_id,
                     sender_id,
                     receiver_id,
+                    None,
                     content,
                     timestamp,
                     edited,
@@ -441,12 +597,92 @@ class Generator:
             if pair_index == self.top_pair:
                 data.top_partner_messages += 1
 
-            if len(messages) >= size:
+            if len(messages) >= size or len(notifications) >= notes_size:
                 yield messages, history, notifications
                 messages, history, notifications = [], [], []
         if messages:
             yield messages, history, notifications
         data.thread_size = len(thread)
+
+    def _group_message(
+        self,
+        plan: GroupPlan,
+        message_id: int,
+        timestamp: datetime,
+        messages: list[tuple],
+        history: list[tuple],
+        notifications: list[tuple],
+    ) -> None:
+        """One message of `plan`'s group, as `services.message_send(group=...)` stores it:
+        no receiver, not `read` (a member's read state is their pointer), a notification
+        for every other member (nobody blocks anybody here), read when their pointer
+        reached it, as `services.group_mark_read` leaves them; replies to one of the
+        group's last few messages, an edit's old text in the history (no notification)."""
+        rng, data = self.grng, self.expected
+        plan.sent += 1
+        number = plan.sent
+        sender = plan.members[bisect_right(plan.cum_weights, rng.random() * plan.cum_weights[-1])]
+        parent_id, root_id, level = None, None, 1
+        if plan.recent and rng.random() < REPLY_RATE:
+            candidates = [r for r in plan.recent if r[1] < MAX_THREAD_LEVELS]
+            if candidates:
+                parent_id, parent_level, parent_root = rng.choice(candidates)
+                root_id, level = parent_root or parent_id, parent_level + 1
+        if len(plan.recent) == REPLY_WINDOW:
+            del plan.recent[0]
+        plan.recent.append((message_id, level, root_id))
+        content = _content(rng)
+        sender_id = data.user_id(sender)
+        kind = Notification.Kind.REPLY.value if parent_id else Notification.Kind.MESSAGE.value
+        # The notifications carry the text as it was sent.
+        text = services.notification_text(
+            kind, data.usernames[sender], content, group_name=plan.name
+        )
+        edited = rng.random() < EDIT_RATE
+        if edited:
+            old, content = content, content + " (edited)"
+            edited_at = timestamp + timedelta(microseconds=rng.randrange(1, 3_600_000_000))
+            history.append((message_id, old, edited_at, sender_id))
+            data.edited += 1
+            data.group_edited += 1
+        for member in plan.members:
+            if member == sender:
+                continue
+            read = number <= plan.read_upto[member]
+            notifications.append(
+                (data.user_id(member), message_id, kind, sender_id, text, timestamp, read)
+            )
+            if not read:
+                plan.unread[member] = plan.unread.get(member, 0) + 1
+                if member == 0:
+                    data.heavy_unread_notifications += 1
+        plan.notifications += len(plan.members) - 1
+        data.group_notifications += len(plan.members) - 1
+        messages.append(
+            (
+                message_id,
+                sender_id,
+                None,
+                plan.id,
+                content,
+                timestamp,
+                edited,
+                False,
+                parent_id,
+                root_id,
+                None,
+            )
+        )
+        data.group_messages += 1
+        data.replies += parent_id is not None
+        if 0 in plan.read_upto:
+            data.heavy_search_matches += _holds_search_word(content)
+        plan.last_id, plan.last_at = message_id, timestamp
+        if number in plan.read_upto.values():
+            plan.pointer_ids[number] = message_id
+        plan.tail.append((message_id, sender, number))
+        if len(plan.tail) > 50:
+            del plan.tail[0]
 
 
 # Writing -----------------------------------------------------------------------
@@ -520,7 +756,12 @@ def write(generator: Generator, *, using: str = DEFAULT_DB_ALIAS, batch_size: in
     writer = Writer(using)
     connection = writer.connection
     password_hash = make_password(PASSWORD)  # once: hashing is deliberately slow
-    progress = tqdm(total=data.users + generator.total, desc="dataset", unit="row", disable=None)
+    progress = tqdm(
+        total=data.users + generator.total + generator.group_total,
+        desc="dataset",
+        unit="row",
+        disable=None,
+    )
     with transaction.atomic(using=using):
         if writer.postgres:
             with connection.cursor() as cursor:
@@ -539,6 +780,11 @@ def write(generator: Generator, *, using: str = DEFAULT_DB_ALIAS, batch_size: in
         writer.write(User, USER_FIELDS, users)
         writer.write(UsernameKey, USERNAME_KEY_FIELDS, keys)
         progress.update(len(users))
+        # Each group made by heavy a day before the first message.
+        created = START - timedelta(days=1)
+        writer.write(
+            Group, GROUP_FIELDS, [(g.id, g.name, data.user_id(0), created) for g in data.groups]
+        )
         for messages, history, notifications in generator.batches(batch_size):
             writer.write(Message, MESSAGE_FIELDS, messages)
             writer.write(MessageHistory, HISTORY_FIELDS, history)
@@ -548,14 +794,33 @@ def write(generator: Generator, *, using: str = DEFAULT_DB_ALIAS, batch_size: in
         rows: list[tuple] = []
         for (low, high), (last_id, last_at, unread_low, unread_high) in data.conversations.items():
             low_id, high_id = data.user_id(low), data.user_id(high)
-            rows.append((low_id, high_id, last_id, last_at, unread_low))
-            rows.append((high_id, low_id, last_id, last_at, unread_high))
+            rows.append((low_id, high_id, None, last_id, last_at, unread_low, 0))
+            rows.append((high_id, low_id, None, last_id, last_at, unread_high, 0))
             if len(rows) >= batch_size:
                 writer.write(Conversation, CONVERSATION_FIELDS, rows)
                 rows = []
         writer.write(Conversation, CONVERSATION_FIELDS, rows)
+        # Memberships: each member's row shows the group's last message, no unread count
+        # (a group's is counted past the read pointer, `last_read_id`).
+        writer.write(
+            Conversation,
+            CONVERSATION_FIELDS,
+            [
+                (
+                    data.user_id(member),
+                    None,
+                    plan.id,
+                    plan.last_id,
+                    plan.last_at or created,
+                    0,
+                    plan.pointer(member),
+                )
+                for plan in data.groups
+                for member in plan.members
+            ],
+        )
         with connection.cursor() as cursor:
-            for sql in connection.ops.sequence_reset_sql(no_style(), [User, Message]):
+            for sql in connection.ops.sequence_reset_sql(no_style(), [User, Message, Group]):
                 cursor.execute(sql)
         # No signal fired: whatever was cached before the load is unreachable once it commits.
         cache_keys.invalidate_all()
@@ -564,7 +829,7 @@ def write(generator: Generator, *, using: str = DEFAULT_DB_ALIAS, batch_size: in
         # index-only scans need, but cannot run inside a transaction (a test's).
         command = "ANALYZE" if connection.in_atomic_block else "VACUUM ANALYZE"
         with connection.cursor() as cursor:
-            for model in (User, UsernameKey, Message, MessageHistory, Notification, Conversation):
+            for model in TABLES:
                 cursor.execute(f"{command} {connection.ops.quote_name(model._meta.db_table)}")
     return writer.written
 
@@ -590,6 +855,118 @@ def _checked_users(data: Expected) -> list[int]:
     top = data.top_pair[1] if data.top_pair[0] == 0 else data.top_pair[0]
     step = max(1, data.users // CHECKED_USERS)
     return list(dict.fromkeys([0, top, *range(1, data.users, step)]))
+
+
+def _check_groups(
+    data: Expected,
+    heavy: Any,
+    expect: Callable[[str, Any, Any], None],
+    using: str,
+) -> None:
+    """The groups through the selectors the group workloads exercise (as heavy), then
+    every group's rows as the services would have left them."""
+    by_index = {data.user_id(i): i for i in range(data.users)}
+    for plan in data.groups:
+        if 0 not in plan.read_upto:
+            continue
+        found = selectors.group_get(heavy, plan.id)
+        expect(
+            f"selectors.group_get(heavy, {plan.name!r}) (name, members)",
+            (found.name, found.member_names),
+            (plan.name, sorted(data.usernames[i] for i in plan.members)),
+        )
+        listed = selectors.group_messages(heavy, plan.id).using(using)
+        expect(f"selectors.group_messages(heavy, {plan.name!r}): count", listed.count(), plan.sent)
+        upto = plan.read_upto[0]
+        expect(
+            f"selectors.group_messages(heavy, {plan.name!r}): first page (id, read by heavy)",
+            list(listed.values_list("pk", "viewer_read")[:50]),
+            [(pk, sender == 0 or n <= upto) for pk, sender, n in reversed(plan.tail)],
+        )
+        expect(
+            f"selectors.membership(heavy, {plan.name!r}).last_read_id",
+            selectors.membership(heavy, plan.id).last_read_id,
+            plan.pointer(0),
+        )
+    mine = [plan for plan in data.groups if 0 in plan.read_upto]
+    expect(
+        "selectors.group_unread_counts(heavy, their groups)",
+        selectors.group_unread_counts(heavy, [plan.id for plan in mine]),
+        {plan.id: plan.unread[0] for plan in mine if plan.unread.get(0)},
+    )
+
+    # Every group's rows, the whole database.
+    in_groups = Message.objects.using(using).filter(group__isnull=False).order_by()
+    expect(
+        "messages per group (count, last id)",
+        {
+            g: (n, last)
+            for g, n, last in in_groups.values("group_id")
+            .annotate(n=Count("id"), last=Max("id"))
+            .values_list("group_id", "n", "last")
+        },
+        {plan.id: (plan.sent, plan.last_id) for plan in data.groups if plan.sent},
+    )
+    rows = Conversation.objects.using(using).filter(group__isnull=False)
+    memberships = {
+        (group, by_index.get(owner)): (last_id, at, unread_count, pointer, hidden)
+        for group, owner, last_id, at, unread_count, pointer, hidden in rows.values_list(
+            "group_id",
+            "owner_id",
+            "last_message_id",
+            "last_activity",
+            "unread_count",
+            "last_read_id",
+            "hidden",
+        )
+    }
+    expect(
+        "memberships (group, member): last message, its time, no unread count, read pointer",
+        memberships,
+        {
+            (plan.id, member): (plan.last_id, plan.last_at, 0, plan.pointer(member), False)
+            for plan in data.groups
+            for member in plan.members
+        },
+    )
+    replies = in_groups.filter(parent_message__isnull=False)
+    wrong = replies.exclude(group_id=models.F("parent_message__group_id")) | replies.exclude(
+        thread_root_id=models.functions.Coalesce(
+            "parent_message__thread_root_id", "parent_message_id"
+        )
+    )
+    expect("group replies: in their parent's group, thread_root the parent's", wrong.count(), 0)
+    notes = Notification.objects.using(using).filter(message__group__isnull=False).order_by()
+    expect(
+        "group notifications per group (one per other member of each message)",
+        dict(
+            notes.values("message__group_id")
+            .annotate(n=Count("id"))
+            .values_list("message__group_id", "n")
+        ),
+        {plan.id: plan.notifications for plan in data.groups if plan.notifications},
+    )
+    pointer = Conversation.objects.using(using).filter(
+        owner_id=models.OuterRef("user_id"), group_id=models.OuterRef("message__group_id")
+    )
+    stray = notes.exclude(
+        models.Exists(pointer),
+        actor_id=models.F("message__sender_id"),
+        kind__in=[Notification.Kind.MESSAGE, Notification.Kind.REPLY],
+    ) | notes.filter(user_id=models.F("actor_id"))
+    expect("group notifications: to another member, from the sender", stray.count(), 0)
+    pointers = pointer.values("last_read_id")[:1]
+    misread = notes.annotate(pointer=models.Subquery(pointers)).exclude(
+        read=models.Case(
+            models.When(message_id__lte=models.F("pointer"), then=models.Value(True)),
+            default=models.Value(False),
+        )
+    )
+    expect(
+        "group notifications read exactly up to their member's read pointer",
+        misread.count(),
+        0,
+    )
 
 
 def check(data: Expected, *, using: str = DEFAULT_DB_ALIAS) -> list[str]:
@@ -622,17 +999,24 @@ def check(data: Expected, *, using: str = DEFAULT_DB_ALIAS) -> list[str]:
     expect("users", generated.count(), data.users)
     keys = UsernameKey.objects.using(using).filter(user_id__gte=first, user_id__lte=last)
     expect("username keys (one per user)", keys.count(), data.users)
-    expect("messages", Message.objects.using(using).count(), data.messages)
+    expect(
+        "messages (direct, in groups)",
+        (
+            Message.objects.using(using).filter(group__isnull=True).count(),
+            Message.objects.using(using).filter(group__isnull=False).count(),
+        ),
+        (data.messages, data.group_messages),
+    )
     expect("edit history rows", MessageHistory.objects.using(using).count(), data.edited)
     expect(
-        "notifications (one per message, one per edit)",
+        "notifications (one per direct message and edit, one per other member of a group's)",
         Notification.objects.using(using).count(),
-        data.messages + data.edited,
+        data.messages + data.edited - data.group_edited + data.group_notifications,
     )
     expect(
-        "inbox rows (two per pair)",
+        "inbox rows (two per pair, one per member of a group)",
         Conversation.objects.using(using).count(),
-        2 * len(data.conversations),
+        2 * len(data.conversations) + sum(len(plan.members) for plan in data.groups),
     )
 
     # Look-alike names: the stored keys are the product's, so it refuses a look-alike.
@@ -651,8 +1035,9 @@ def check(data: Expected, *, using: str = DEFAULT_DB_ALIAS) -> list[str]:
         user = users[data.user_id(index)]
         inbox = selectors.conversation_list(user).using(using)
         expect(
-            f"selectors.conversation_list({user.username!r}) (partner, last message, unread)",
-            list(inbox.values_list("partner_id", "last_message_id", "unread_count")),
+            f"selectors.conversation_list({user.username!r}) "
+            "(partner, group, last message, unread)",
+            list(inbox.values_list("partner_id", "group_id", "last_message_id", "unread")),
             data.inbox(index),
         )
         expect(
@@ -689,8 +1074,10 @@ def check(data: Expected, *, using: str = DEFAULT_DB_ALIAS) -> list[str]:
             (data.thread_size, data.thread_levels),
         )
 
+    _check_groups(data, heavy, expect, using)
+
     # Every inbox row agrees with the messages of its pair (the whole database).
-    messages = Message.objects.using(using).order_by()
+    messages = Message.objects.using(using).filter(group__isnull=True).order_by()
     pairs = messages.annotate(
         low=Least("sender_id", "receiver_id"), high=Greatest("sender_id", "receiver_id")
     )
@@ -709,15 +1096,17 @@ def check(data: Expected, *, using: str = DEFAULT_DB_ALIAS) -> list[str]:
         from_messages[high, low] = (last_id, unread_high)
     from_rows: dict[tuple[int, int], tuple[int, int]] = {}
     stale = 0
-    for owner, partner, last_id, unread_count, at, last_at in Conversation.objects.using(
-        using
-    ).values_list(
-        "owner_id",
-        "partner_id",
-        "last_message_id",
-        "unread_count",
-        "last_activity",
-        "last_message__timestamp",
+    for owner, partner, last_id, unread_count, at, last_at in (
+        Conversation.objects.using(using)
+        .filter(group__isnull=True)
+        .values_list(
+            "owner_id",
+            "partner_id",
+            "last_message_id",
+            "unread_count",
+            "last_activity",
+            "last_message__timestamp",
+        )
     ):
         from_rows[owner, partner] = (last_id, unread_count)
         stale += at != last_at
@@ -756,7 +1145,12 @@ def check(data: Expected, *, using: str = DEFAULT_DB_ALIAS) -> list[str]:
     if n := bad_replies.count():
         failures.append(f"{n} replies with a wrong thread_root or other people than their parent")
     checked.append("notifications: one per message, to its receiver, from its sender")
-    notes = Notification.objects.using(using).exclude(kind=Notification.Kind.EDIT).order_by()
+    notes = (
+        Notification.objects.using(using)
+        .exclude(kind=Notification.Kind.EDIT)
+        .filter(message__group__isnull=True)
+        .order_by()
+    )
     counted = notes.aggregate(n=Count("id"), messages=Count("message_id", distinct=True))
     if counted != {"n": data.messages, "messages": data.messages}:
         failures.append(f"message notifications {counted}, expected {data.messages} of each")
@@ -776,12 +1170,12 @@ def check(data: Expected, *, using: str = DEFAULT_DB_ALIAS) -> list[str]:
 
 
 def sent_message_ids(user_id: int, *, using: str = DEFAULT_DB_ALIAS) -> list[int]:
-    """The user's latest sent message in each conversation, newest first, at most
+    """The user's latest sent message in each direct conversation, newest first, at most
     `SENT_MESSAGES`: messages of their own, each in another conversation (edits of them
     lock different rows and notify different people)."""
     return list(
         Message.objects.using(using)
-        .filter(sender_id=user_id)
+        .filter(sender_id=user_id, group__isnull=True)
         .order_by()
         .values("receiver_id")
         .annotate(last=Max("id"))
@@ -806,9 +1200,15 @@ def load(
         raise DatasetError(f"A user named {HEAVY_USERNAME!r} exists already.")
     user_base = (User.objects.using(using).aggregate(m=Max("pk"))["m"] or 0) + 1
     message_base = (Message.objects.using(using).aggregate(m=Max("pk"))["m"] or 0) + 1
+    group_base = (Group.objects.using(using).aggregate(m=Max("pk"))["m"] or 0) + 1
     started = time.monotonic()
     generator = Generator(
-        users=users, messages=messages, seed=seed, user_base=user_base, message_base=message_base
+        users=users,
+        messages=messages,
+        seed=seed,
+        user_base=user_base,
+        message_base=message_base,
+        group_base=group_base,
     )
     written = write(generator, using=using, batch_size=batch_size)
     loaded = time.monotonic()
@@ -825,6 +1225,9 @@ def load(
         "replies": data.replies,
         "edited": data.edited,
         "conversations": 2 * len(data.conversations),
+        "groups": len(data.groups),
+        "group_messages": data.group_messages,
+        "memberships": sum(len(plan.members) for plan in data.groups),
         "rows": written,
         "password": PASSWORD,
         "heavy": {
@@ -913,14 +1316,12 @@ def measure(preset: str, *, seed: int, batch_size: int, database: str = SCRATCH_
         manifest = json.loads(manifest_path.read_text())
     finally:
         _drop(database)
-    by_table = {
-        model._meta.db_table: tables.get(model._meta.db_table, 0)
-        for model in (User, UsernameKey, Message, MessageHistory, Notification, Conversation)
-    }
+    by_table = {model._meta.db_table: tables.get(model._meta.db_table, 0) for model in TABLES}
     return {
         "preset": preset,
         "users": manifest["users"],
         "messages": manifest["messages"],
+        "group_messages": manifest.get("group_messages", 0),
         "rows": manifest["rows"],
         "load_s": manifest["seconds"]["load"],
         "check_s": manifest["seconds"]["check"],
@@ -938,6 +1339,7 @@ def _side_by_side(results: list[dict[str, Any]]) -> str:
     rows = [
         ("users", lambda r: f"{r['users']:,}"),
         ("messages", lambda r: f"{r['messages']:,}"),
+        ("group messages", lambda r: f"{r.get('group_messages', 0):,}"),
         ("rows written", lambda r: f"{sum(r['rows'].values()):,}"),
         ("load (generate + COPY)", lambda r: f"{r['load_s']:.1f} s"),
         ("checks", lambda r: f"{r['check_s']:.1f} s"),
@@ -1010,7 +1412,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(manifest['checks'])} checks passed in {seconds['check']:.1f} s. "
         f"Heaviest user {heavy['username']!r}: {heavy['partners']:,} partners, "
         f"{heavy['messages']:,} messages, thread root {heavy['thread_root']} "
-        f"({heavy['thread_size']} messages). Password: {PASSWORD}"
+        f"({heavy['thread_size']} messages), {heavy['groups']} groups, the largest "
+        f"{heavy['group_members']} people and {heavy['group_messages']:,} messages "
+        f"(+{manifest['group_messages']:,} group messages in all). Password: {PASSWORD}"
     )
     return 0
 

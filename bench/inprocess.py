@@ -12,7 +12,8 @@ into database (Django's database backend and psycopg), template rendering (Djang
 template engine, queries it triggers excluded) and the rest (Python). The writes run as
 wrk sends them, after the reads: new messages, new texts for heavy's own messages, and
 marking the busiest conversation read (its cold request marks what the dataset left
-unread; every later one, wrk's included, finds nothing unread).
+unread; every later one, wrk's included, finds nothing unread), and the same two for
+heavy's 100-person group (messages to it, marking it read).
 
 Runs with `DJANGO_SETTINGS_MODULE=bench.settings` and the environment `bench.run` sets.
 """
@@ -41,7 +42,15 @@ from django.test import Client, RequestFactory  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from rest_framework_simplejwt.tokens import AccessToken  # noqa: E402
 
-from .workloads import EDIT, NOCACHE, SEND, SEND_PARTNERS, WORKLOADS, Workload  # noqa: E402
+from .workloads import (  # noqa: E402
+    EDIT,
+    GROUP_SEND,
+    NOCACHE,
+    SEND,
+    SEND_PARTNERS,
+    WORKLOADS,
+    Workload,
+)
 
 _counter = itertools.count(1)
 DB_PATHS = ("/django/db/backends/", "/psycopg/", "/psycopg_pool/")
@@ -95,6 +104,14 @@ def request(client: Client, workload: Workload, heavy: dict[str, Any]):
             path,
             json.dumps({"content": content}),
             content_type="application/json",
+        )
+    if workload.script == GROUP_SEND:
+        content = f"in-process benchmark group message {time.time_ns()}-{n}"
+        return client.post(
+            path,
+            data=json.dumps({"content": content}),
+            content_type="application/json",
+            headers={"idempotency-key": f"bench-inprocess-group-{time.time_ns()}-{n}"},
         )
     if workload.script != SEND:  # a POST with no body (marking read)
         return client.generic(workload.method, path, "", content_type="application/json")

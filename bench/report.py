@@ -379,7 +379,20 @@ def _dataset_line(document: dict[str, Any]) -> str:
         f"{d['replies']:,} replies, {d['edited']:,} edited), {d['conversations']:,} inbox rows, "
         f"loaded in {d['load_s']:.0f} s. The heaviest user (`{h['username']}`): "
         f"{h['partners']:,} partners, {h['messages']:,} messages, {h['top_partner_messages']:,} "
-        f"with the busiest one; the thread is {h['thread_size']} messages."
+        f"with the busiest one; the thread is {h['thread_size']} messages." + _groups_text(d)
+    )
+
+
+def _groups_text(dataset: dict[str, Any]) -> str:
+    """The groups of a dataset that has them (runs before groups had none)."""
+    h = dataset["heavy"]
+    if not dataset.get("group_messages") or not h.get("group"):
+        return ""
+    return (
+        f" On top of the direct messages, {dataset['group_messages']:,} group messages in "
+        f"{dataset['groups']} groups ({dataset['memberships']:,} memberships), every one of "
+        f"them heavy's; the group workloads use `{h['group_name']}`: {h['group_members']} "
+        f"people, {h['group_messages']:,} messages, {h['group_unread']} of them unread to heavy."
     )
 
 

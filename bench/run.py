@@ -483,7 +483,17 @@ def main(argv: list[str] | None = None) -> int:
         "dataset": {
             **{
                 k: manifest[k]
-                for k in ("users", "messages", "unread", "replies", "edited", "conversations")
+                for k in (
+                    "users",
+                    "messages",
+                    "unread",
+                    "replies",
+                    "edited",
+                    "conversations",
+                    "groups",
+                    "group_messages",
+                    "memberships",
+                )
             },
             "heavy": {k: v for k, v in manifest["heavy"].items() if k != "partner_usernames"},
             "load_s": load_s,

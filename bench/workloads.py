@@ -23,6 +23,8 @@ NOCACHE = "nocache.lua"
 SEND = "send.lua"
 #: Heavy's busiest partners the sends rotate through.
 SEND_PARTNERS = 50
+#: A new message per request to heavy's 100-person group (unique body and Idempotency-Key).
+GROUP_SEND = "group_send.lua"
 #: A new text per request for one of heavy's own messages, the messages rotating.
 EDIT = "edit.lua"
 #: A POST with no body (wrk alone sends GETs).
@@ -35,7 +37,7 @@ class Workload:
     label: str
     #: "api" (JWT) or "page" (session cookie).
     kind: str
-    #: Formatted with the manifest's `heavy` entry (`top_partner`, `thread_root`, ...).
+    #: Formatted with the manifest's `heavy` entry (`top_partner`, `thread_root`, `group`, ...).
     path: str
     method: str = "GET"
     script: str | None = None
@@ -98,10 +100,25 @@ WORKLOADS = [
     Workload("notifications_page", "notifications", "page", "/notifications/"),
     # A word in about one of six of heavy's messages: ranking and a page of what it found.
     Workload("search_api", "message search", "api", "/api/v1/messages/search/?q={search_word}"),
+    # Heavy's group of 100 people with the longest history (a fifth of the direct messages):
+    # its newest page, each message with heavy's own read state.
+    Workload(
+        "group_api", "100-person group, first page", "api", "/api/v1/groups/{group}/messages/"
+    ),
     # Writes last: the reads see the generated data only.
     Workload("send_api", "send", "api", "/api/v1/messages/", method="POST", script=SEND),
     Workload(
         "send_page", "send", "page", "/conversations/{top_partner}/", method="POST", script=SEND
+    ),
+    # One message to 99 others: their notifications in one statement, their 100 inbox rows
+    # in one UPDATE; every request to the same group, as a busy group's senders are.
+    Workload(
+        "group_send_api",
+        "send to a 100-person group",
+        "api",
+        "/api/v1/groups/{group}/messages/",
+        method="POST",
+        script=GROUP_SEND,
     ),
     # A new text each time (a history row, an edit notification) for heavy's own messages,
     # one per conversation, rotating: concurrent edits do not all wait on one row's lock.
@@ -130,6 +147,17 @@ WORKLOADS = [
         "mark conversation read (nothing unread)",
         "api",
         "/api/v1/conversations/{top_partner}/read/",
+        method="POST",
+        script=POST,
+    ),
+    # The same for the 100-person group: its first request moves heavy's read pointer past
+    # what the dataset left unread; every later one finds nothing (heavy's own sends are
+    # never unread to heavy).
+    Workload(
+        "group_read_api",
+        "mark 100-person group read (nothing unread)",
+        "api",
+        "/api/v1/groups/{group}/read/",
         method="POST",
         script=POST,
     ),
@@ -163,6 +191,8 @@ def script_env(workload: Workload, heavy: dict[str, Any]) -> dict[str, str]:
             "BENCH_PARTNERS": ",".join(heavy["partner_usernames"][:SEND_PARTNERS]),
             "BENCH_SEND_FORM": "1" if workload.kind == "page" else "",
         }
+    if workload.script == GROUP_SEND:
+        return {}
     if workload.script == EDIT:
         return {
             "BENCH_PATHS": ",".join(workload.url_paths(heavy)),
@@ -180,6 +210,8 @@ def check_body(workload: Workload, heavy: dict[str, Any], text: str) -> bytes | 
         if workload.kind == "page":
             return urlencode({"receiver": receiver, "content": text}).encode()
         return json.dumps({"receiver": receiver, "content": text}).encode()
+    if workload.script == GROUP_SEND:
+        return json.dumps({"content": text}).encode()
     if workload.script == EDIT:
         if workload.kind == "page":
             return urlencode({"content": text}).encode()

@@ -179,3 +179,35 @@ def test_the_plot_draws_one_bar_per_workload_and_shape(tmp_path):
     report.plot(doc, path)
 
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_group_workloads_appear_in_the_table_with_their_queries_and_the_dataset_line():
+    doc = document()
+    doc["dataset"].update(groups=4, group_messages=2070, memberships=147)
+    doc["dataset"]["heavy"].update(
+        group=1, group_name="Everyone", group_members=100, group_messages=2000, group_unread=40
+    )
+    for key, queries in (("group_send_api", (7, 6)), ("group_read_api", (9, 3))):
+        doc["inprocess"][key] = {
+            "queries_cold": queries[0],
+            "queries_warm": queries[1],
+            "split": {"database_ms": 1.0, "template_ms": 0.0, "python_ms": 2.0},
+        }
+        doc["shapes"]["gunicorn"]["workloads"][key] = measurement(200, x_ceiling=0.2)
+
+    table = rows(report.workload_table(doc))
+
+    assert table[3][:4] == ["send to a 100-person group", "api", "gunicorn", "7 → 6"]
+    assert table[4][:4] == [
+        "mark 100-person group read (nothing unread)",
+        "api",
+        "gunicorn",
+        "9 → 3",
+    ]
+    line = report._dataset_line(doc)
+    assert "2,070 group messages in 4 groups" in line
+    assert "`Everyone`: 100 people, 2,000 messages, 40 of them unread to heavy" in line
+
+
+def test_a_dataset_from_before_groups_says_nothing_of_them():
+    assert "group" not in report._dataset_line(document())

@@ -21,6 +21,7 @@ HEAVY = {
     "partner_usernames": [f"user{n:06d}" for n in range(1, 101)],
     "sent_message_ids": list(range(9050, 9000, -1)),
     "search_word": "deploy",
+    "group": 3,
 }
 CREDS = {
     "jwt": "header.payload.signature",
@@ -176,10 +177,11 @@ def test_the_writes_come_after_every_read():
     reads = [w.read for w in WORKLOADS]
 
     assert reads == sorted(reads, reverse=True)
-    assert [w.key for w in WORKLOADS if not w.read][-3:] == [
+    assert [w.key for w in WORKLOADS if not w.read][-4:] == [
         "edit_api",
         "edit_page",
         "mark_read_api",
+        "group_read_api",
     ]
 
 
@@ -192,6 +194,8 @@ def test_the_check_request_before_the_load_has_the_body_the_script_sends():
     }
     assert check_body(BY_KEY["send_page"], HEAVY, "c") == b"receiver=user000007&content=c"
     assert check_body(BY_KEY["mark_read_api"], HEAVY, "c") is None
+    assert json.loads(check_body(BY_KEY["group_send_api"], HEAVY, "c")) == {"content": "c"}
+    assert check_body(BY_KEY["group_read_api"], HEAVY, "c") is None
     assert check_body(BY_KEY["inbox_api"], HEAVY, "c") is None
 
 
@@ -282,3 +286,36 @@ def test_wrk_running_the_post_script_posts_an_empty_body():
         ("POST", "/api/v1/conversations/user000007/read/")
     }
     assert all(h["Content-Length"] == "0" and body == b"" for _, _, h, body in seen)
+
+
+def test_the_group_workloads_post_to_heavys_group_as_the_api_contract_says():
+    send, send_env = invocation("group_send_api")
+    read, read_env = invocation("group_read_api")
+    page, _ = invocation("group_api")
+
+    assert send[-1].endswith("/api/v1/groups/3/messages/")
+    assert send[send.index("-s") + 1] == str(WRK_DIR / "group_send.lua")
+    assert headers(send)["Content-Type"] == "application/json"
+    assert read[-1].endswith("/api/v1/groups/3/read/")
+    assert read[read.index("-s") + 1] == str(WRK_DIR / "post.lua")
+    assert page[-1].endswith("/api/v1/groups/3/messages/") and "-s" not in page
+    assert send_env == read_env == {}
+
+
+@needs_wrk
+def test_wrk_running_the_group_send_script_posts_a_new_message_each_time_to_the_group():
+    seen = _through_wrk("group_send_api")
+
+    assert {(method, path) for method, path, _, _ in seen} == {
+        ("POST", "/api/v1/groups/3/messages/")
+    }
+    bodies = [json.loads(body) for _, _, _, body in seen]
+    assert all(set(body) == {"content"} for body in bodies)
+    contents = [body["content"] for body in bodies]
+    keys = [h["Idempotency-Key"] for _, _, h, _ in seen]
+    assert len(set(contents)) == len(contents) and len(set(keys)) == len(keys)
+    assert all(
+        content == f"benchmark group message {key}"
+        for content, key in zip(contents, keys, strict=True)
+    )
+    assert all(h["Authorization"] == "Bearer header.payload.signature" for _, _, h, _ in seen)

@@ -5,17 +5,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 
 import pytest
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, QuerySet
+from django.db.models import Count, F, QuerySet
 
 from bench import dataset
 from bench.dataset import HEAVY_USERNAME, MAX_THREAD_LEVELS, PASSWORD, DatasetError
 from messaging import selectors, services
 from messaging.exceptions import ValidationError
-from messaging.models import Conversation, Message, MessageHistory, Notification, UsernameKey
+from messaging.models import (
+    Conversation,
+    Group,
+    Message,
+    MessageHistory,
+    Notification,
+    UsernameKey,
+)
 
 User = dataset.User
 USERS = 40
@@ -54,6 +62,7 @@ def _digest() -> str:
                 "pk",
                 "sender_id",
                 "receiver_id",
+                "group_id",
                 "content",
                 "timestamp",
                 "edited",
@@ -68,15 +77,16 @@ def _digest() -> str:
             )
         ),
         list(
-            Notification.objects.order_by("message_id", "kind").values_list(
+            Notification.objects.order_by("message_id", "kind", "user_id").values_list(
                 "user_id", "message_id", "kind", "actor_id", "text", "created_at", "read"
             )
         ),
         list(
-            Conversation.objects.order_by("owner_id", "partner_id").values_list(
-                "owner_id", "partner_id", "last_message_id", "last_activity", "unread_count"
+            Conversation.objects.order_by("owner_id", "partner_id", "group_id").values_list(
+                *dataset.CONVERSATION_FIELDS
             )
         ),
+        list(Group.objects.order_by("pk").values_list("pk", "name", "created_by_id")),
     ]
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
@@ -87,10 +97,13 @@ def _digest() -> str:
 def test_a_tiny_dataset_passes_the_selector_checks(loaded):
     manifest, data = loaded
     assert User.objects.count() == USERS
-    assert Message.objects.count() == MESSAGES
+    assert Message.objects.filter(group__isnull=True).count() == MESSAGES
+    assert Message.objects.count() == MESSAGES + manifest["group_messages"]
     assert manifest["edited"] == MessageHistory.objects.count() > 0
-    assert manifest["unread"] == Message.objects.filter(read=False).count()
-    assert manifest["conversations"] == Conversation.objects.count()
+    direct = Message.objects.filter(group__isnull=True)
+    assert manifest["unread"] == direct.filter(read=False).count()
+    assert manifest["conversations"] == Conversation.objects.filter(group__isnull=True).count()
+    assert manifest["memberships"] == Conversation.objects.filter(group__isnull=False).count()
     assert 0.14 * MESSAGES <= manifest["unread"] <= 0.26 * MESSAGES
     # The checks ran inside `load`; run again, they pass again.
     assert dataset.check(data) == manifest["checks"]
@@ -104,12 +117,14 @@ def test_the_heavy_user_has_the_most_partners_a_known_thread_and_the_password(lo
     heavy = User.objects.get(username=HEAVY_USERNAME)
     assert heavy.check_password(PASSWORD)
     partners = dict(
-        Conversation.objects.values_list("owner_id")
+        Conversation.objects.filter(partner__isnull=False)
+        .values_list("owner_id")
         .annotate(n=Count("pk"))
         .values_list("owner_id", "n")
     )
     assert partners[heavy.pk] == max(partners.values()) == manifest["heavy"]["partners"]
-    assert selectors.conversation_list(heavy).count() == manifest["heavy"]["partners"]
+    inbox = selectors.conversation_list(heavy).count()
+    assert inbox == manifest["heavy"]["partners"] + manifest["heavy"]["groups"]
     assert selectors.unread_count(heavy) == manifest["heavy"]["unread"]
     root = selectors.thread_get(heavy, manifest["heavy"]["thread_root"])
     assert root.parent_message_id is None
@@ -143,10 +158,54 @@ def test_the_search_word_is_in_some_of_heavys_messages_and_search_finds_each(loa
     heavy = User.objects.get(username=HEAVY_USERNAME)
     word, matches = manifest["heavy"]["search_word"], manifest["heavy"]["search_matches"]
     holding = Message.objects.for_participant(heavy).filter(content__icontains=word)
-    assert 0 < matches < manifest["heavy"]["messages"]
+    assert 0 < matches < Message.objects.for_participant(heavy).count()
+    assert holding.filter(group__isnull=False).exists()  # group messages are found too
     assert selectors.message_search(user=heavy, query=word).count() == matches
     assert holding.count() == matches  # no other word of the vocabulary holds it
     assert any("message_search" in check for check in manifest["checks"])
+
+
+# Groups ---------------------------------------------------------------------------
+
+
+def test_heavys_groups_are_as_the_services_would_have_left_them():
+    manifest, data = dataset.load(users=120, messages=600, seed=3, batch_size=BATCH)
+    heavy = User.objects.get(username=HEAVY_USERNAME)
+    h = manifest["heavy"]
+    assert (h["groups"], h["group_members"]) == (len(dataset.GROUPS), 100)
+    assert h["group_messages"] == round(600 * dataset.GROUPS[0].share) > 100
+    assert manifest["group_messages"] == Message.objects.filter(group__isnull=False).count()
+    group = selectors.group_get(heavy, h["group"])
+    assert (group.name, len(group.member_names)) == (h["group_name"], 100)
+    assert selectors.group_messages(heavy, group.pk).count() == h["group_messages"]
+    assert not Message.objects.filter(group__isnull=False, receiver__isnull=False).exists()
+    # One notification per other member and message, none to the sender.
+    per_message = Counter(
+        Notification.objects.filter(message__group=group).values_list("message_id", flat=True)
+    )
+    assert set(per_message.values()) == {99}
+    assert not Notification.objects.filter(message__group=group, user_id=F("actor_id")).exists()
+    # Each member's unread notifications are the messages past their read pointer.
+    unread = Counter(
+        Notification.objects.filter(message__group=group, read=False).values_list(
+            "user_id", flat=True
+        )
+    )
+    for member in Conversation.objects.filter(group=group).select_related("owner"):
+        counted = selectors.group_unread_counts(member.owner, [group.pk]).get(group.pk, 0)
+        assert unread[member.owner_id] == counted
+    assert selectors.unread_count(heavy) == h["unread"]
+    assert 0 < h["group_unread"] <= dataset.HEAVY_GROUP_UNREAD
+    # The product reads what heavy had not read, and finds nothing the second time.
+    assert services.group_mark_read(user=heavy, group=group.pk) == h["group_unread"]
+    assert not Notification.objects.filter(user=heavy, message__group=group, read=False).exists()
+    assert services.group_mark_read(user=heavy, group=group.pk) == 0
+    # A send reaches the 99 others; every member's inbox row shows it.
+    sent = services.message_send(sender=heavy, group=group.pk, content="after the load")
+    assert Notification.objects.filter(message=sent).count() == 99
+    rows = Conversation.objects.filter(group=group)
+    assert set(rows.values_list("last_message_id", flat=True)) == {sent.pk}
+    assert data.groups[0].id == group.pk
 
 
 def test_every_user_has_username_keys_so_look_alikes_are_refused(loaded):
@@ -167,7 +226,7 @@ def test_replies_stay_in_their_pair_and_threads_are_at_most_ten_deep(loaded):
             assert m.thread_root_id is None
             continue
         parent = messages[m.parent_message_id]
-        assert {parent.sender_id, parent.receiver_id} == {m.sender_id, m.receiver_id}
+        assert parent.same_conversation(m)
         assert parent.timestamp < m.timestamp
         assert m.thread_root_id == parent.root_id
         level, node = 1, m
@@ -182,8 +241,16 @@ def test_edits_have_history_and_an_edit_notification_and_every_message_one_notif
     edited = set(Message.objects.filter(edited=True).values_list("pk", flat=True))
     assert set(MessageHistory.objects.values_list("message_id", flat=True)) == edited
     edit_notes = Notification.objects.filter(kind=Notification.Kind.EDIT)
-    assert set(edit_notes.values_list("message_id", flat=True)) == edited
-    for n in Notification.objects.exclude(kind=Notification.Kind.EDIT).select_related("message"):
+    # A group's edits notify nobody, as `services.message_edit` does.
+    direct_edited = set(
+        Message.objects.filter(edited=True, group__isnull=True).values_list("pk", flat=True)
+    )
+    assert direct_edited < edited
+    assert set(edit_notes.values_list("message_id", flat=True)) == direct_edited
+    direct = Notification.objects.exclude(kind=Notification.Kind.EDIT).filter(
+        message__group__isnull=True
+    )
+    for n in direct.select_related("message"):
         assert (n.user_id, n.actor_id) == (n.message.receiver_id, n.message.sender_id)
         assert n.kind == ("reply" if n.message.parent_message_id else "message")
         assert n.read == n.message.read
@@ -194,13 +261,16 @@ def test_ids_continue_after_the_load(loaded):
     heavy = User.objects.get(username=HEAVY_USERNAME)
     partner = User.objects.exclude(pk=heavy.pk).first()
     message = services.message_send(sender=partner, receiver=heavy, content="after the load")
-    assert message.pk == MESSAGES + 1
+    assert message.pk == MESSAGES + loaded[0]["group_messages"] + 1
+    group = services.group_create(creator=heavy, name="after the load", members=[partner])
+    assert group.pk == len(dataset.GROUPS) + 1
     assert services.user_register(username="newcomer", password="a long enough password 123").pk
     assert User.objects.get(username="newcomer").pk == USERS + 1
 
 
 def _wipe():
-    User.objects.all().delete()  # cascades to every generated row
+    User.objects.all().delete()  # cascades to every generated row but the groups
+    Group.objects.all().delete()
     # The load invalidates the cache on commit, and a test never commits.
     cache.clear()
 
@@ -248,9 +318,21 @@ def _break_notification(data):
     Notification.objects.exclude(kind=Notification.Kind.EDIT).first().delete()
 
 
+def _break_group_pointer(data):
+    rows = Conversation.objects.filter(owner__username=HEAVY_USERNAME, group__isnull=False)
+    rows.update(last_read_id=F("last_read_id") - 1)
+
+
+def _break_group_notification(data):
+    note = Notification.objects.filter(message__group__isnull=False, read=True).first()
+    Notification.objects.filter(pk=note.pk).update(read=False)
+
+
 @pytest.mark.parametrize(
     ("breakage", "said"),
     [
+        (_break_group_pointer, "selectors.membership(heavy"),
+        (_break_group_notification, "read exactly up to their member's read pointer"),
         (_break_inbox_unread, "conversation_list('heavy')"),
         (_break_read_flag, "selectors.unread_count('heavy')"),
         (_break_username_key, "username keys"),
@@ -301,15 +383,20 @@ def test_rows_go_in_with_copy_on_postgresql_and_bulk_create_elsewhere(monkeypatc
     used = copied if connection.vendor == "postgresql" else created
     assert (copied and not created) or (created and not copied)
     models = {model for model, _ in used}
-    assert models == {User, UsernameKey, Message, MessageHistory, Notification, Conversation}
-    # In batches: more than one write per message batch, none over the batch size.
-    assert sum(n for model, n in used if model is Message) == MESSAGES
+    assert models == set(dataset.TABLES)
+    # In batches, none over the batch size (a batch also ends at so many notifications).
+    total = MESSAGES + manifest["group_messages"]
+    assert sum(n for model, n in used if model is Message) == total
     assert max(n for model, n in used if model is Message) <= BATCH
-    assert sum(1 for model, _ in used if model is Message) == -(-MESSAGES // BATCH)
+    assert sum(1 for model, _ in used if model is Message) >= -(-total // BATCH)
+    notes = [n for model, n in used if model is Notification]
+    assert max(notes) < dataset.NOTIFICATIONS_PER_MESSAGE_BATCH * BATCH + 100
     assert manifest["database_vendor"] == connection.vendor
 
 
 @postgres_only
 def test_copy_writes_the_defaults_of_fields_the_generator_does_not_set(loaded):
     assert not Conversation.objects.filter(hidden=True).exists()
-    assert Conversation.objects.filter(hidden=False).count() == loaded[0]["conversations"]
+    manifest = loaded[0]
+    rows = manifest["conversations"] + manifest["memberships"]
+    assert Conversation.objects.filter(hidden=False).count() == rows
