@@ -15,6 +15,7 @@ from .. import payloads
 from ..content import storable
 from ..exceptions import NotFound, ValidationError
 from ..models import Conversation, Message, MessageHistory, MessagingProfile, Notification
+from .messages import viewer_read
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -175,11 +176,13 @@ def user_export(user: User) -> dict[str, Any]:
                 "content": m.content,
                 "timestamp": m.timestamp.isoformat(),
                 "edited": m.edited,
-                "read": m.read,
+                "read": getattr(m, "viewer_read", m.read),
                 "parent_message": m.parent_message_id,
                 "thread_root": m.root_id,
             }
-            for m in queryset.select_related("sender", "receiver").order_by("timestamp", "id")
+            for m in queryset.select_related("sender", "receiver")
+            .annotate(viewer_read=viewer_read(user))
+            .order_by("timestamp", "id")
         ]
 
     history = (

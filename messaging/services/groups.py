@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, Max, OuterRef
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -98,13 +98,17 @@ def group_add_member(*, user: User, group: Group | int, member: User) -> Group:
     if len(member_ids) >= MAX_GROUP_MEMBERS:
         raise ValidationError(f"A group has at most {MAX_GROUP_MEMBERS} people.", field="username")
     newest = Message.objects.filter(group_id=group_id).aggregate(newest=Max("pk"))["newest"]
-    Conversation.objects.create(
-        owner=member,
-        group_id=group_id,
-        last_message_id=row.last_message_id,
-        last_activity=timezone.now(),
-        last_read_id=newest or 0,
-    )
+    try:
+        with transaction.atomic():
+            Conversation.objects.create(
+                owner=member,
+                group_id=group_id,
+                last_message_id=row.last_message_id,
+                last_activity=timezone.now(),
+                last_read_id=newest or 0,
+            )
+    except IntegrityError:  # added by someone else meanwhile: the unique membership decides
+        raise ValidationError("This person is a member already.", field="username") from None
     _announce(
         row.member_group,
         [*member_ids, member.pk],

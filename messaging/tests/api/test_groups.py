@@ -785,6 +785,11 @@ def test_the_export_holds_the_callers_groups_and_group_messages(api, alice, bob,
         (theirs.pk, team.pk, "bob")
     ]
     assert [row["message"] for row in body["notifications"]] == [theirs.pk]
+    # `read` is the caller's own: their message is read, bob's not until they read it.
+    assert (sent[mine.pk]["read"], received[0]["read"]) == (True, False)
+    assert api(alice).post(f"/api/v1/groups/{team.pk}/read/").status_code == 204
+    again = api(alice).get("/api/v1/users/me/export/").json()
+    assert again["group_messages_received"][0]["read"] is True
 
 
 # Authentication --------------------------------------------------------------
