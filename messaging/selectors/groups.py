@@ -18,12 +18,13 @@ from django.db.models import (
     OuterRef,
     Prefetch,
     QuerySet,
+    Subquery,
 )
 
 from ..content import storable
 from ..exceptions import NotFound, ValidationError
 from ..managers import MessageQuerySet
-from ..models import Conversation, Group, Message, MessagingProfile
+from ..models import Conversation, Group, Message, MessagingProfile, Notification
 from .messages import messages_with_people, reply_count_subquery, viewer_read
 
 if TYPE_CHECKING:
@@ -139,6 +140,18 @@ def group_audience(sender: User, group_id: Any) -> Audience:
     )
 
 
+def group_audience_rows(group_id: int, *, sender_id: int) -> list[tuple[int, int, bool]]:
+    """Each member of the group: (id, read pointer, whether they block `sender_id`)."""
+    blocks = MessagingProfile.blocked.through.objects.filter(
+        messagingprofile_id=OuterRef("owner_id"), user_id=sender_id
+    )
+    return list(
+        Conversation.objects.filter(group_id=group_id)
+        .annotate(blocks_sender=Exists(blocks))
+        .values_list("owner_id", "last_read_id", "blocks_sender")
+    )
+
+
 def group_member_ids(group_id: int) -> list[int]:
     return list(Conversation.objects.filter(group_id=group_id).values_list("owner_id", flat=True))
 
@@ -162,6 +175,30 @@ def group_unread(user: User) -> MessageQuerySet:
         group__memberships__owner=user,
         pk__gt=F("group__memberships__last_read_id"),
     ).exclude(sender=user)
+
+
+def group_unread_state(user: User, group_id: Any) -> tuple[int | None, bool]:
+    """For `user`'s read of a group: the newest message they have not read (None when
+    they have read them all) and whether any notification of theirs about the group is
+    unread. One query with the membership; NotFound for anyone not a member."""
+    newest = (
+        Message.objects.filter(group_id=OuterRef("group_id"), pk__gt=OuterRef("last_read_id"))
+        .exclude(sender_id=OuterRef("owner_id"))
+        .order_by("-pk")
+        .values("pk")[:1]
+    )
+    notes = Notification.objects.filter(
+        user_id=OuterRef("owner_id"), read=False, message__group_id=OuterRef("group_id")
+    )
+    row = (
+        Conversation.objects.filter(owner=user, group_id=group_pk(group_id))
+        .annotate(newest_unread=Subquery(newest), unread_notes=Exists(notes))
+        .values_list("newest_unread", "unread_notes")
+        .first()
+    )
+    if row is None:
+        raise NotFound("No such group.")
+    return row[0], bool(row[1])
 
 
 def group_unread_counts(user: User, group_ids: list[int]) -> dict[int, int]:
@@ -208,14 +245,11 @@ def addable_people(adder: User, usernames: list[str], *, field: str) -> list[Use
     return list(found.values())
 
 
-def is_member(user_id: int, group_id: int) -> bool:
-    return Conversation.objects.filter(owner_id=user_id, group_id=group_id).exists()
-
-
 __all__ = [
     "Audience",
     "addable_people",
     "group_audience",
+    "group_audience_rows",
     "group_get",
     "group_get_any",
     "group_list",
@@ -225,7 +259,7 @@ __all__ = [
     "group_pk",
     "group_unread",
     "group_unread_counts",
-    "is_member",
+    "group_unread_state",
     "membership",
     "viewer_read",
 ]

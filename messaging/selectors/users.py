@@ -181,7 +181,7 @@ def user_export(user: User) -> dict[str, Any]:
                 "thread_root": m.root_id,
             }
             for m in queryset.select_related("sender", "receiver")
-            .annotate(viewer_read=viewer_read(user))
+            .annotate(viewer_read=viewer_read(user))  # type: ignore[no-redef]  # stubs bug, django-stubs#2818
             .order_by("timestamp", "id")
         ]
 

@@ -165,13 +165,8 @@ def group_mark_read(*, user: User, group: Group | int) -> int:
     read-only query (no write transaction, no lock).
     """
     pk = _pk(group)
-    unread = selectors.group_unread(user).filter(group_id=pk)
-    notes = Notification.objects.filter(user=user, read=False, message__group_id=pk)
-    counts = unread.aggregate(n=Max("pk"))  # one query answers both: is any unread, up to where
-    newest = counts["n"]
-    if newest is None and not notes.exists():
-        if not selectors.is_member(user.pk, pk):
-            raise NotFound("No such group.")
+    newest, notes = selectors.group_unread_state(user, pk)
+    if newest is None and not notes:
         return 0
     return _group_read(user=user, group_id=pk, up_to=newest)
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from .. import payloads, selectors
 from ..exceptions import PermissionDenied, ValidationError
-from ..models import Conversation, Group, Message, MessageHistory, Notification
+from ..models import Group, Message, MessageHistory, Notification
 from ..realtime.publishing import Event, send_on_commit
 from .conversations import (
     _conversations_record,
@@ -84,8 +84,10 @@ def message_send(
                 )
             else:
                 _group_conversations_record(message)
+                # Those who blocked the sender hear nothing of it (it is in the group
+                # when they open it).
                 send_on_commit(
-                    *_created_events(message, audience.others, message.group_notifications)
+                    *_created_events(message, audience.notified, message.group_notifications)
                 )
     except IntegrityError:
         # Only a retry whose first attempt committed collides (on the key's unique index).
@@ -218,15 +220,14 @@ def _detach_replies(message: Message) -> None:
 def _group_events(
     message: Message, kind: str, build: Callable[[], dict[str, Any]] | None = None
 ) -> list[Event]:
-    """`kind` about a group message to its other members: one query for who they are
-    and how far each has read, then one event for those who read it and one for the rest
-    (a `Message` carries the reader's own `read`)."""
+    """`kind` about a group message to its other members (not those who blocked its
+    sender): one query for who they are and how far each has read, then one event for
+    those who read it and one for the rest (a `Message` carries the reader's own `read`)."""
     readers: list[int] = []
     unread: list[int] = []
-    for owner, pointer in Conversation.objects.filter(group_id=message.group_pk).values_list(
-        "owner_id", "last_read_id"
-    ):
-        if owner != message.sender_id:
+    rows = selectors.group_audience_rows(message.group_pk, sender_id=message.sender_id)
+    for owner, pointer, blocks_sender in rows:
+        if owner != message.sender_id and not blocks_sender:
             (readers if pointer >= message.pk else unread).append(owner)
     if build is not None:
         return [Event((*readers, *unread), kind, build)]

@@ -223,3 +223,31 @@ async def test_reading_one_message_tells_the_other_members(alice, bob, carol, te
             "message.read": {"group": team.pk, "reader": "bob", "up_to": first.pk}
         }
     await close(sender, other)
+
+
+async def test_a_member_who_blocked_the_sender_hears_nothing_of_their_group_messages(
+    alice, bob, carol, dave, team
+):
+    await database_sync_to_async(services.user_block)(user=carol, target="alice")
+    blocker, other = await open_socket(carol), await open_socket(bob)
+
+    message = await send(sender=alice, group=team, content="carol blocked me")
+    await database_sync_to_async(services.message_edit)(
+        user=alice, message=message, content="carol blocked me, edited"
+    )
+
+    heard = [await next_frame(other) for _ in range(3)]
+    assert [
+        (frame["type"], frame["data"]["message" if "actor" in frame["data"] else "id"])
+        for frame in heard
+    ] == [
+        ("message.created", message.pk),
+        ("notification.created", message.pk),
+        ("message.updated", message.pk),
+    ]
+    await assert_hears_only(blocker, await send(sender=dave, receiver=carol, content="probe"))
+    # Nor is carol notified; the message is in the group when she opens it.
+    assert not await database_sync_to_async(
+        Notification.objects.filter(user=carol, message_id=message.pk).exists
+    )()
+    await close(blocker, other)

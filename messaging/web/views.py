@@ -711,7 +711,7 @@ def _group_page(
 def group(request: AuthenticatedHttpRequest, group_id: int) -> HttpResponse:
     """GET: the group's conversation as a chat (`?before=`, `?at=` as for a direct one),
     marked read when the person opened it. POST: send to the group (a message or a
-    reply); the page's script posts here too, with an `Idempotency-Key`."""
+    reply) without JavaScript; the page's script sends through the API."""
     chat = _group_chat(request, group_id)
     if request.method == "POST":
         return _group_send(request, chat)
