@@ -7,8 +7,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db.models import Count, Q
 
-from messaging.management.commands.seed_demo import DEMO_PASSWORD, PEOPLE
-from messaging.models import Conversation, Message, MessageHistory, Notification
+from messaging import selectors
+from messaging.management.commands.seed_demo import DEMO_PASSWORD, GROUP_LINES, PEOPLE
+from messaging.models import Conversation, Group, Message, MessageHistory, Notification
 
 from .factories import UserFactory
 
@@ -36,21 +37,35 @@ def test_seed_creates_the_demo_people_and_prints_their_log_ins():
 def test_seed_makes_conversations_threads_edits_and_unread_messages():
     seed()
 
-    pairs = {frozenset(p) for p in Message.objects.values_list("sender", "receiver")}
+    direct = Message.objects.filter(group__isnull=True)
+    pairs = {frozenset(p) for p in direct.values_list("sender", "receiver")}
     assert len(pairs) == len(PEOPLE) * (len(PEOPLE) - 1) // 2
-    assert Message.objects.filter(parent_message__isnull=False).exists()
-    assert Message.objects.filter(read=False).exists()
-    assert Message.objects.filter(read=True).exists()
+    assert direct.filter(parent_message__isnull=False).exists()
+    assert direct.filter(read=False).exists()
+    assert direct.filter(read=True).exists()
     assert MessageHistory.objects.count() == len(pairs)
     assert Message.objects.filter(edited=True).count() == len(pairs)
     new_message_notifications = Notification.objects.exclude(kind=Notification.Kind.EDIT)
-    assert new_message_notifications.count() == Message.objects.count()
+    in_group = Message.objects.filter(group__isnull=False).count()
+    # One per direct message; one per other member for each group message.
+    assert new_message_notifications.count() == direct.count() + in_group * (len(PEOPLE) - 1)
+
+
+def test_seed_makes_a_group_of_everyone_with_something_unread_for_some():
+    seed()
+
+    group = Group.objects.get()
+    assert sorted(selectors.group_get(group.created_by, group.pk).member_names) == sorted(PEOPLE)
+    assert group.messages.count() == len(GROUP_LINES)
+    behind = [user for user in User.objects.all() if selectors.group_unread(user).exists()]
+    assert behind  # some have something new in the group
+    assert len(behind) < len(PEOPLE)  # and some read it all
 
 
 def test_seeded_inbox_rows_agree_with_the_messages():
     seed()
 
-    for row in Conversation.objects.all():
+    for row in Conversation.objects.filter(group__isnull=True):
         between = Message.objects.between(row.owner_id, row.partner_id)
         assert row.last_message == between.order_by("-timestamp", "-id").first()
         assert row.unread_count == between.filter(receiver=row.owner_id, read=False).count()

@@ -1,4 +1,5 @@
-"""Demo data: a handful of people with conversations, threads, edits and unread messages."""
+"""Demo data: a handful of people with conversations, a group, threads, edits and unread
+messages."""
 
 import random
 
@@ -25,6 +26,15 @@ LINES = [
     "Let's pick this up tomorrow morning.",
 ]
 REPLIES = ["Sounds good.", "Yes!", "Not sure, let me check.", "Done.", "Good point."]
+#: A group of everyone, created by the first person, and what is said in it.
+GROUP_NAME = "Weekend trip"
+GROUP_LINES = [
+    "Who is in for Saturday?",
+    "Me! Shall we take the early train?",
+    "I can book the cabin tonight.",
+    "Bringing the board games.",
+    "Weather looks sunny on both days.",
+]
 
 
 class Command(BaseCommand):
@@ -54,6 +64,7 @@ class Command(BaseCommand):
             pairs = [(a, b) for i, a in enumerate(PEOPLE) for b in PEOPLE[i + 1 :]]
             for a, b in tqdm(pairs, desc="conversations", unit="conv", disable=None):
                 self._conversation(rng, users[a], users[b])
+            self._group(rng, [users[name] for name in PEOPLE])
         self.stdout.write(self.style.SUCCESS("Demo data loaded. Log in with:"))
         for name in PEOPLE:
             self.stdout.write(f"  username {name:<6} password {DEMO_PASSWORD}")
@@ -81,3 +92,18 @@ class Command(BaseCommand):
         for message in messages[: len(messages) // 2]:
             if not message.read:
                 services.message_mark_read(user=message.direct_receiver, message=message)
+
+    def _group(self, rng: random.Random, people: list) -> None:
+        creator, *others = people
+        group = services.group_create(creator=creator, name=GROUP_NAME, members=others)
+        messages: list[Message] = []
+        for line in GROUP_LINES:
+            parent = rng.choice(messages) if messages and rng.random() < 0.3 else None
+            messages.append(
+                services.message_send(
+                    sender=rng.choice(people), group=group, content=line, parent=parent
+                )
+            )
+        # Some have caught up, the others have something new.
+        for person in others[: len(others) // 2]:
+            services.group_mark_read(user=person, group=group)
