@@ -8,10 +8,12 @@ import re
 
 import pytest
 from django.core.cache import cache
+from django.core.cache.utils import make_template_fragment_key
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from messaging import cache as cache_keys
 from messaging import selectors, services
 from messaging.models import Conversation, Group, Message
 from messaging.tests.factories import UserFactory
@@ -254,8 +256,9 @@ def test_the_window_is_cached_under_the_group_key(as_user, alice, bob, trio):
     client = as_user(alice)
     client.get(group_url(trio))
     client.get(group_url(trio))  # after the read moved the group's generation
-    keys = [key for key in cache._cache if "conversation_window" in key]  # type: ignore[attr-defined]
-    assert keys, "the window's fragment is cached"
+    window_key = cache_keys.group_window_key(alice.pk, trio.pk, end="")
+    fragment = make_template_fragment_key("conversation_window", [window_key])
+    assert "cached" in cache.get(fragment), "the window's fragment is cached"
 
 
 # The members panel ------------------------------------------------------------------------
