@@ -135,15 +135,16 @@ class GroupSpec:
     name: str
     #: Members, heavy included (fewer when there are fewer users).
     members: int
-    #: The group's messages, as a share of the direct messages.
+    #: The group's messages, as a share of the direct messages, and at most this many.
     share: float
+    most: int | None = None
 
 
 #: Heavy's groups, the first the one the workloads use: 100 people, a long history (a
-#: twentieth of the direct messages: 500 on the small preset, 50,000 on the large, whose
-#: notifications, one per other member, are 5M rows of their own).
+#: fifth of the direct messages, 2,000 on the small preset; at most 50,000 on the large,
+#: whose notifications, one per other member, are then 5M rows of their own).
 GROUPS = (
-    GroupSpec("Everyone", 100, 0.05),
+    GroupSpec("Everyone", 100, 0.20, most=50_000),
     GroupSpec("Launch", 30, 0.02),
     GroupSpec("Design review", 12, 0.01),
     GroupSpec("Lunch", 5, 0.005),
@@ -437,6 +438,8 @@ class Generator:
             size = min(spec.members, data.users)
             members = [0, *rng.sample(range(1, data.users), size - 1)]
             count = max(1, round(self.total * spec.share))
+            if spec.most is not None:
+                count = min(count, spec.most)
             read_upto = {}
             for index in members:
                 if index == 0:
