@@ -47,6 +47,10 @@ def conversation_list(user: User) -> QuerySet[Conversation]:
             last_message_reply_count=reply_count_subquery("last_message"),
             unread=Case(
                 When(group__isnull=True, then=F("unread_count")),
+                # Nothing past the pointer: no count at all (CASE skips the subquery).
+                When(
+                    Q(last_message__isnull=True) | Q(last_message_id__lte=F("last_read_id")), then=0
+                ),
                 default=group_unread_subquery(),
                 output_field=IntegerField(),
             ),

@@ -15,10 +15,10 @@ from django.db.models import (
     Count,
     Exists,
     F,
+    Max,
     OuterRef,
     Prefetch,
     QuerySet,
-    Subquery,
 )
 
 from ..content import storable
@@ -180,25 +180,39 @@ def group_unread(user: User) -> MessageQuerySet:
 def group_unread_state(user: User, group_id: Any) -> tuple[int | None, bool]:
     """For `user`'s read of a group: the newest message they have not read (None when
     they have read them all) and whether any notification of theirs about the group is
-    unread. One query with the membership; NotFound for anyone not a member."""
-    newest = (
-        Message.objects.filter(group_id=OuterRef("group_id"), pk__gt=OuterRef("last_read_id"))
-        .exclude(sender_id=OuterRef("owner_id"))
-        .order_by("-pk")
-        .values("pk")[:1]
-    )
+    unread; NotFound for anyone not a member.
+
+    One query (the membership row, which knows the group's newest message, with the
+    notifications' answer) unless that newest message is the user's own and newer than
+    their pointer; then a second one, with the pointer as a constant. Never a subquery
+    correlated on the pointer: with statistics that lag behind the sends, PostgreSQL
+    would walk the primary key down through every message sent anywhere since the
+    pointer instead of reading the group's own range of `msg_group_id`.
+    """
     notes = Notification.objects.filter(
         user_id=OuterRef("owner_id"), read=False, message__group_id=OuterRef("group_id")
     )
     row = (
         Conversation.objects.filter(owner=user, group_id=group_pk(group_id))
-        .annotate(newest_unread=Subquery(newest), unread_notes=Exists(notes))
-        .values_list("newest_unread", "unread_notes")
+        .annotate(unread_notes=Exists(notes))
+        .values_list(
+            "group_id", "last_read_id", "last_message_id", "last_message__sender_id", "unread_notes"
+        )
         .first()
     )
     if row is None:
         raise NotFound("No such group.")
-    return row[0], bool(row[1])
+    group, pointer, newest, newest_sender, unread_notes = row
+    if newest is None or newest <= pointer:
+        return None, bool(unread_notes)
+    if newest_sender != user.pk:
+        return newest, bool(unread_notes)
+    others = (
+        Message.objects.filter(group_id=group, pk__gt=pointer)
+        .exclude(sender=user)
+        .aggregate(newest=Max("pk"))["newest"]
+    )
+    return others, bool(unread_notes)
 
 
 def group_unread_counts(user: User, group_ids: list[int]) -> dict[int, int]:
