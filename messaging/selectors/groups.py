@@ -24,7 +24,7 @@ from django.db.models import (
 from ..content import storable
 from ..exceptions import NotFound, ValidationError
 from ..managers import MessageQuerySet
-from ..models import Conversation, Group, Message, MessagingProfile, Notification
+from ..models import Conversation, Group, Message, MessagingProfile
 from .messages import messages_with_people, reply_count_subquery, viewer_read
 
 if TYPE_CHECKING:
@@ -177,42 +177,37 @@ def group_unread(user: User) -> MessageQuerySet:
     ).exclude(sender=user)
 
 
-def group_unread_state(user: User, group_id: Any) -> tuple[int | None, bool]:
-    """For `user`'s read of a group: the newest message they have not read (None when
-    they have read them all) and whether any notification of theirs about the group is
-    unread; NotFound for anyone not a member.
+def group_newest_unread(user: User, group_id: Any) -> int | None:
+    """The newest message of the group `user` has not read (None when they have read them
+    all); NotFound for anyone not a member.
 
-    One query (the membership row, which knows the group's newest message, with the
-    notifications' answer) unless that newest message is the user's own and newer than
-    their pointer; then a second one, with the pointer as a constant. Never a subquery
-    correlated on the pointer: with statistics that lag behind the sends, PostgreSQL
-    would walk the primary key down through every message sent anywhere since the
-    pointer instead of reading the group's own range of `msg_group_id`.
+    One query (the membership row, which knows the group's newest message) unless that
+    newest message is the user's own and newer than their pointer; then a second one,
+    with the pointer as a constant. Never a subquery correlated on the pointer: with
+    statistics that lag behind the sends, PostgreSQL walked the primary key down through
+    every message sent anywhere since the pointer instead of the group's own range.
+
+    Their notifications need no question of their own: every read of a group marks read
+    the notifications of what it read, so an unread one is about an unread message.
     """
-    notes = Notification.objects.filter(
-        user_id=OuterRef("owner_id"), read=False, message__group_id=OuterRef("group_id")
-    )
     row = (
         Conversation.objects.filter(owner=user, group_id=group_pk(group_id))
-        .annotate(unread_notes=Exists(notes))
-        .values_list(
-            "group_id", "last_read_id", "last_message_id", "last_message__sender_id", "unread_notes"
-        )
+        .values_list("group_id", "last_read_id", "last_message_id", "last_message__sender_id")
         .first()
     )
     if row is None:
         raise NotFound("No such group.")
-    group, pointer, newest, newest_sender, unread_notes = row
+    group, pointer, newest, newest_sender = row
     if newest is None or newest <= pointer:
-        return None, bool(unread_notes)
+        return None
     if newest_sender != user.pk:
-        return newest, bool(unread_notes)
-    others = (
+        return newest
+    others: int | None = (
         Message.objects.filter(group_id=group, pk__gt=pointer)
         .exclude(sender=user)
         .aggregate(newest=Max("pk"))["newest"]
     )
-    return others, bool(unread_notes)
+    return others
 
 
 def group_unread_counts(user: User, group_ids: list[int]) -> dict[int, int]:
@@ -270,10 +265,10 @@ __all__ = [
     "group_member_ids",
     "group_messages",
     "group_named",
+    "group_newest_unread",
     "group_pk",
     "group_unread",
     "group_unread_counts",
-    "group_unread_state",
     "membership",
     "viewer_read",
 ]

@@ -162,11 +162,11 @@ def group_mark_read(*, user: User, group: Group | int) -> int:
     about them. Answers how many messages were unread.
 
     Viewing a group calls this on every view, so when nothing is unread it is one
-    read-only query (no write transaction, no lock).
+    read-only query (no write transaction, no lock): `selectors.group_newest_unread`.
     """
     pk = _pk(group)
-    newest, notes = selectors.group_unread_state(user, pk)
-    if newest is None and not notes:
+    newest = selectors.group_newest_unread(user, pk)
+    if newest is None:
         return 0
     return _group_read(user=user, group_id=pk, up_to=newest)
 
@@ -192,8 +192,11 @@ def _group_read(*, user: User, group_id: int, up_to: int | None) -> int:
         )
         Conversation.objects.filter(pk=row.pk).update(last_read_id=Greatest("last_read_id", up_to))
     pointer = max(before, up_to or 0)
+    # The notifications of what was just read, found from the group's range of messages
+    # (not from all of the reader's unread notifications, which may be many).
+    newly_read = Message.objects.filter(group_id=group_id, pk__gt=before, pk__lte=pointer)
     Notification.objects.filter(
-        user=user, read=False, message__group_id=group_id, message_id__lte=pointer
+        user=user, read=False, message_id__in=newly_read.values("pk")
     ).update(read=True)
     cache_keys.invalidate(users=[user.pk], groups=[group_id])
     if pointer > before:
