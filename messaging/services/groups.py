@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, Max, OuterRef
+from django.db.models import Count, Exists, OuterRef
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -97,7 +97,6 @@ def group_add_member(*, user: User, group: Group | int, member: User) -> Group:
         raise ValidationError("This person is a member already.", field="username")
     if len(member_ids) >= MAX_GROUP_MEMBERS:
         raise ValidationError(f"A group has at most {MAX_GROUP_MEMBERS} people.", field="username")
-    newest = Message.objects.filter(group_id=group_id).aggregate(newest=Max("pk"))["newest"]
     try:
         with transaction.atomic():
             Conversation.objects.create(
@@ -105,7 +104,9 @@ def group_add_member(*, user: User, group: Group | int, member: User) -> Group:
                 group_id=group_id,
                 last_message_id=row.last_message_id,
                 last_activity=timezone.now(),
-                last_read_id=newest or 0,
+                # The adder's row shows the group's newest message (sends and deletes
+                # keep it): no query for it.
+                last_read_id=row.last_message_id or 0,
             )
     except IntegrityError:  # added by someone else meanwhile: the unique membership decides
         raise ValidationError("This person is a member already.", field="username") from None
