@@ -330,8 +330,11 @@ class MessageSerializer(serializers.ModelSerializer):
         "description": f"Stripped, then 1 to {MAX_CONTENT_LENGTH:,} characters.",
     }
 )
-class ContentField(StrictCharField):
-    """A message's text, cleaned by the content rules (`content.clean_content`)."""
+class CleanedTextField(StrictCharField):
+    """Text judged by one of the domain's rules (`clean`, from `content`): blank and
+    untrimmed text reach the rule, whose refusal becomes this field's error."""
+
+    clean: staticmethod[[Any], str]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(trim_whitespace=False, allow_blank=True, **kwargs)
@@ -339,9 +342,15 @@ class ContentField(StrictCharField):
     def run_validation(self, data: Any = serializers.empty) -> str:
         # Not `to_internal_value`: DRF answers a blank string without calling it.
         try:
-            return clean_content(super().run_validation(data))
+            return self.clean(super().run_validation(data))
         except DomainValidationError as error:
             raise serializers.ValidationError(error.message) from None
+
+
+class ContentField(CleanedTextField):
+    """A message's text, cleaned by the content rules (`content.clean_content`)."""
+
+    clean = staticmethod(clean_content)
 
 
 class MessageCreateSerializer(StrictInputSerializer):
@@ -477,17 +486,10 @@ class ConversationSerializer(serializers.Serializer):
         ),
     }
 )
-class GroupNameField(StrictCharField):
+class GroupNameField(CleanedTextField):
     """A group's name, cleaned by `content.clean_group_name`."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(trim_whitespace=False, allow_blank=True, **kwargs)
-
-    def run_validation(self, data: Any = serializers.empty) -> str:
-        try:
-            return clean_group_name(super().run_validation(data))
-        except DomainValidationError as error:
-            raise serializers.ValidationError(error.message) from None
+    clean = staticmethod(clean_group_name)
 
 
 class GroupSerializer(serializers.Serializer):

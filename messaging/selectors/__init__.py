@@ -24,7 +24,6 @@ from .groups import (
     group_unread,
     group_unread_counts,
     membership,
-    viewer_read,
 )
 from .messages import (
     conversation_window,
@@ -40,6 +39,7 @@ from .messages import (
     thread_get,
     unread_count,
     unread_list,
+    viewer_read,
 )
 from .notifications import (
     notification_get_for_user,

@@ -252,23 +252,3 @@ def addable_people(adder: User, usernames: list[str], *, field: str) -> list[Use
             field=field,
         )
     return list(found.values())
-
-
-__all__ = [
-    "Audience",
-    "addable_people",
-    "group_audience",
-    "group_audience_rows",
-    "group_get",
-    "group_get_any",
-    "group_list",
-    "group_member_ids",
-    "group_messages",
-    "group_named",
-    "group_newest_unread",
-    "group_pk",
-    "group_unread",
-    "group_unread_counts",
-    "membership",
-    "viewer_read",
-]
