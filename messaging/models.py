@@ -27,8 +27,13 @@ if TYPE_CHECKING:
 
 
 class Message(models.Model):
+    # Both people's columns are indexed by the composite indexes below (each leads one),
+    # so neither needs an index of its own.
     sender = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sent_messages"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="sent_messages",
+        db_index=False,
     )
     # A direct message has a receiver; a group message has a group instead (never both).
     receiver = models.ForeignKey(
@@ -37,6 +42,7 @@ class Message(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="received_messages",
+        db_index=False,
     )
     group = models.ForeignKey(
         "Group", null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
@@ -117,6 +123,19 @@ class Message(models.Model):
             # Unread lists and counts (per user and per conversation).
             models.Index(fields=["receiver", "sender"], condition=Q(read=False), name="msg_unread"),
             models.Index(fields=["thread_root", "timestamp"], name="msg_thread"),
+            # What a person received and what they sent directly, newest first: message
+            # search reads the newest of each (as of a group, `msg_group_time`) before it
+            # turns to the word index (`selectors.message_search`).
+            models.Index(
+                fields=["receiver", "-timestamp", "-id"],
+                condition=Q(receiver__isnull=False),
+                name="msg_received_time",
+            ),
+            models.Index(
+                fields=["sender", "-timestamp", "-id"],
+                condition=Q(group__isnull=True),
+                name="msg_sent_time",
+            ),
             # A group's page, newest first; and what a member has not read (ids past their
             # read pointer), however long the group's history.
             models.Index(

@@ -133,10 +133,8 @@ class RankedPagination(NewestFirstPagination):
     """Message search, best match first: no column orders the results, so a page is the
     `page_size` results after an offset, which the cursor carries (`o=`), opaque as on
     every other list. One query a page and no COUNT: a row beyond the page says whether
-    there is a next one. Only the first `offset_cutoff` results are reachable (more words
-    narrow a search); a cursor the server did not make is a 400."""
-
-    offset_cutoff = 10_000
+    there is a next one. The search ranks its newest matches only (the selector's
+    window), so the pages end with them; a cursor the server did not make is a 400."""
 
     def paginate_queryset(self, queryset, request, view=None) -> list[Any] | None:
         self.request = request
@@ -153,7 +151,7 @@ class RankedPagination(NewestFirstPagination):
 
     def get_next_link(self) -> str | None:
         following = self.offset + self.page_size
-        if not self.has_next or following > self.offset_cutoff:
+        if not self.has_next:
             return None
         return self.encode_cursor(Cursor(offset=following, reverse=False, position=None))
 

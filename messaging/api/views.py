@@ -438,12 +438,14 @@ class MessageSearchView(generics.ListAPIView):
     @extend_schema(
         summary="The caller's messages that hold every word of `q`, best match first",
         description=(
-            "Messages the caller sent or received in which each word of `q` starts a "
-            'word, in any letter case and with or without accents ("cafe" finds '
-            '"Café", "deplo" finds "deploy"); best match first, then newest first. '
+            "Messages the caller sent or received, or of a group they are in, in which "
+            "each word of `q` starts a word, in any letter case and with or without accents "
+            '("cafe" finds "Café", "deplo" finds "deploy"); best match first, then newest '
+            f"first, among the newest {selectors.SEARCH_WINDOW} matches (more words reach "
+            "older ones). "
             "`q` is stripped, then 1 to 200 characters, else a 400; it is words only, "
             "never query syntax, and punctuation alone finds nothing. Pages follow the "
-            "`next` link (the first 10,000 results are reachable). Throttled per user "
+            "`next` link. Throttled per user "
             "(RATE_LIMIT_SEARCH, shared with people search) as well as by RATE_LIMIT_USER."
         ),
         parameters=[s.MessageSearchQuerySerializer, *THROTTLE_HEADERS],

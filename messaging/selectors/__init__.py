@@ -48,6 +48,7 @@ from .notifications import (
 )
 from .search import (
     MAX_QUERY_LENGTH,
+    SEARCH_WINDOW,
     clean_query,
     message_search,
     search_words,
@@ -67,6 +68,7 @@ from .users import (
 __all__ = [
     "MAX_QUERY_LENGTH",
     "PEOPLE_SEARCH_ORDER",
+    "SEARCH_WINDOW",
     "Audience",
     "addable_people",
     "block_flags",

@@ -2,7 +2,7 @@
 match first.
 
 The words are found by the database's own full-text index (migration 0009), never by
-reading messages one by one:
+reading a whole history:
 
 - PostgreSQL: the stored column `search_vector` (configuration `messaging_search`: the
   `simple` words behind `unaccent`), GIN-indexed; ranked by `ts_rank`.
@@ -14,6 +14,15 @@ Both fold letter case and accents, in the text and in the query alike: "cafe" fi
 is required. Only the words reach the database, each quoted as a plain term, so nothing a
 person types is ever query syntax: quotes, `*`, `:`, `&`, `|`, `!`, brackets, `-`,
 `NEAR`, `AND` or `OR` are punctuation or words like any other.
+
+A search ranks the newest `SEARCH_WINDOW` matches, not every match a history holds, so its
+cost does not grow with the history. On PostgreSQL, one query finds them in two passes.
+The first reads the newest `RECENT_SCAN` messages of each of the person's streams
+(received, sent directly, each of their groups) through the streams' own indexes, and
+keeps those that match: a common word fills the window there, however many messages hold
+it in the word index. When that pass cannot vouch for the window (a rarer word), the word
+index answers, and a rarer word is fewer entries in it. Either way the window is exactly
+the newest matches.
 """
 
 from __future__ import annotations
@@ -37,6 +46,12 @@ MAX_QUERY_LENGTH = 200
 #: Unicode categories that make up a word, as both indexes cut text: letters, numbers
 #: and the marks that accent them.
 _WORD_CATEGORIES = frozenset("LNM")
+
+#: How many matches a search ranks: the newest; more words reach older ones. A page of
+#: results is at most 100, so this is five pages at the most and ten at the default.
+SEARCH_WINDOW = 500
+#: How many of each stream's newest messages the first pass reads (PostgreSQL).
+RECENT_SCAN = 2_000
 
 #: The names migration 0009 gives the index on each database.
 PG_CONFIG = "messaging_search"
@@ -97,9 +112,10 @@ def search_words(query: str) -> list[str]:
 
 
 def message_search(*, user: User, query: str) -> MessageQuerySet:
-    """The messages `user` may see (`visible_to`: their direct ones and their groups')
-    that hold every word of `query` (`search_words`), each as the start of a word in any
-    letter case and with or without accents; best match first (`relevance`), then newest first.
+    """The newest `SEARCH_WINDOW` messages `user` may see (`visible_to`: their direct ones
+    and their groups') that hold every word of `query` (`search_words`), each as the start
+    of a word in any letter case and with or without accents; best match first
+    (`relevance`), then newest first.
 
     One query with both people and `reply_count`, as the other message lists; unsliced,
     for a paginator. A query without a word (only punctuation or emoji) finds nothing and
@@ -114,38 +130,112 @@ def message_search(*, user: User, query: str) -> MessageQuerySet:
         raise ImproperlyConfigured("Message search needs PostgreSQL or SQLite.")
     # `extra()`: the match and its rank are SQL of each database (the stubs answer Any).
     matched = cast(
-        MessageQuerySet, messages_with_people().filter(visible_to(user)).extra(**matcher(words))
+        MessageQuerySet,
+        messages_with_people().filter(visible_to(user)).extra(**matcher(words, user.pk)),
     )
     found = matched.annotate(reply_count=reply_count_subquery(), viewer_read=viewer_read(user))  # type: ignore[no-redef]  # stubs bug, django-stubs#2818
     return found.order_by("-relevance", "-timestamp", "-id")
 
 
-def _postgresql(words: list[str]) -> dict[str, Any]:
-    """`search_vector @@ query`, ranked by `ts_rank`: the query is each word as a prefix
-    term (`'word':*`), all joined by `&`, normalized by the same configuration."""
+_NEWEST = "ORDER BY timestamp DESC, id DESC"
+
+
+def _postgresql(words: list[str], viewer: int) -> dict[str, Any]:
+    """The window's ids (`_window`), ranked by `ts_rank`: the query is each word as a
+    prefix term (`'word':*`), all joined by `&`, normalized by the same configuration."""
     terms = " & ".join("'{}':*".format(w.replace("\\", "\\\\").replace("'", "''")) for w in words)
     tsquery = f"to_tsquery('{PG_CONFIG}', %s)"
+    window, params = _window(f"search_vector @@ {tsquery}", terms, viewer)
     return {
         "select": {"relevance": f"ts_rank({PG_VECTOR}, {tsquery})"},
         "select_params": (terms,),
-        "where": [f"{PG_VECTOR} @@ {tsquery}"],
-        "params": [terms],
+        "where": [f'"messaging_message"."id" IN ({window})'],
+        "params": params,
     }
 
 
-def _sqlite(words: list[str]) -> dict[str, Any]:
+def _streams(template: str, params: list[Any], viewer: int) -> tuple[str, list[Any]]:
+    """`template` (a SELECT on `messaging_message m` whose WHERE holds `{stream}`, with
+    `params` after it) for each stream of messages `viewer` may see, UNION ALL'd:
+    received, sent directly, and each group they belong to (a LATERAL per membership)."""
+    received = template.format(stream="m.receiver_id = %s")
+    sent = template.format(stream="m.sender_id = %s AND m.group_id IS NULL")
+    groups = (
+        "SELECT g.* FROM messaging_conversation member CROSS JOIN LATERAL ("
+        + template.format(stream="m.group_id = member.group_id")
+        + ") g WHERE member.owner_id = %s AND member.group_id IS NOT NULL"
+    )
+    sql = f"({received}) UNION ALL ({sent}) UNION ALL ({groups})"
+    return sql, [viewer, *params, viewer, *params, *params, viewer]
+
+
+def _window(match: str, terms: str, viewer: int) -> tuple[str, list[Any]]:
+    """SQL for the ids of the newest `SEARCH_WINDOW` messages `viewer` may see that
+    `match`, with its params.
+
+    - `recent`: the newest matches among each stream's newest `RECENT_SCAN` messages
+      (walked newest first by `msg_received_time`, `msg_sent_time`, `msg_group_time`);
+    - `cut`: the newest message a stream left unread (none: every stream was read whole);
+    - `exact`: what of `recent` is newer than `cut`, so no unread message could come
+      before it. A full window of those is the answer;
+    - else the word index (GIN) finds every match of each stream, and the newest win.
+    """
+    walk, walk_params = _streams(
+        "SELECT id, timestamp FROM (SELECT id, timestamp, search_vector "
+        "FROM messaging_message m WHERE {stream} "
+        f"{_NEWEST} LIMIT {RECENT_SCAN} OFFSET 0) newest "
+        f"WHERE {match} {_NEWEST} LIMIT {SEARCH_WINDOW}",
+        [terms],
+        viewer,
+    )
+    cut, cut_params = _streams(
+        "SELECT timestamp, id FROM messaging_message m WHERE {stream} "
+        f"{_NEWEST} OFFSET {RECENT_SCAN} LIMIT 1",
+        [],
+        viewer,
+    )
+    find, find_params = _streams(
+        "SELECT id, timestamp FROM messaging_message m WHERE {stream} AND " + match,
+        [terms],
+        viewer,
+    )
+    sql = (
+        f"WITH recent AS MATERIALIZED (SELECT id, timestamp FROM ({walk}) walked "
+        f"{_NEWEST} LIMIT {SEARCH_WINDOW}), "
+        f"cut AS MATERIALIZED (SELECT timestamp, id FROM ({cut}) unread {_NEWEST} LIMIT 1), "
+        "exact AS (SELECT id FROM recent WHERE NOT EXISTS (SELECT FROM cut) "
+        "OR (timestamp, id) > (SELECT timestamp, id FROM cut)), "
+        "vouched AS (SELECT NOT EXISTS (SELECT FROM cut) "
+        f"OR (SELECT count(*) FROM exact) = {SEARCH_WINDOW} AS yes) "
+        "SELECT id FROM exact WHERE (SELECT yes FROM vouched) "
+        "UNION ALL "
+        f"SELECT id FROM (SELECT id, timestamp FROM ({find}) found "
+        f"WHERE NOT (SELECT yes FROM vouched) {_NEWEST} LIMIT {SEARCH_WINDOW}) older"
+    )
+    return sql, [*walk_params, *cut_params, *find_params]
+
+
+def _sqlite(words: list[str], viewer: int) -> dict[str, Any]:
     """A join with the FTS5 table on the message's id, `MATCH` each word as a quoted
     prefix phrase (`"word"*`; adjacent phrases are all required), ranked by `bm25`
-    (smaller is better, hence negated)."""
+    (smaller is better, hence negated); the window is the newest of the same join."""
     phrases = " ".join('"{}"*'.format(w.replace('"', '""')) for w in words)
+    window = (
+        f'SELECT m.id FROM "{FTS_TABLE}" JOIN messaging_message m ON m.id = "{FTS_TABLE}".rowid '
+        f'WHERE "{FTS_TABLE}" MATCH %s AND ((m.sender_id = %s AND m.group_id IS NULL) '
+        "OR m.receiver_id = %s OR m.group_id IN (SELECT group_id FROM messaging_conversation "
+        "WHERE owner_id = %s AND group_id IS NOT NULL)) "
+        f"ORDER BY m.timestamp DESC, m.id DESC LIMIT {SEARCH_WINDOW}"
+    )
     return {
         "tables": [FTS_TABLE],
         "select": {"relevance": f'-bm25("{FTS_TABLE}")'},
         "where": [
             f'"{FTS_TABLE}"."rowid" = "messaging_message"."id"',
             f'"{FTS_TABLE}" MATCH %s',
+            f'"messaging_message"."id" IN ({window})',
         ],
-        "params": [phrases],
+        "params": [phrases, phrases, viewer, viewer, viewer],
     }
 
 

@@ -13,6 +13,7 @@ from django.db.migrations.executor import MigrationExecutor
 from messaging import selectors, services
 from messaging.exceptions import ValidationError
 from messaging.models import Message
+from messaging.selectors import search
 from messaging.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -120,6 +121,88 @@ def test_a_page_is_counted_and_sliced_by_the_database(alice, bob, send):
 
     assert found.count() == 5
     assert [m.content for m in found[1:3]] == [m.content for m in list(found)[1:3]]
+
+
+# The window: the newest matches, ranked ------------------------------------------------------
+
+
+@pytest.fixture
+def window(monkeypatch):
+    """A window of 3 and a first pass of 4 messages per stream, so a test's few messages
+    take each path the selector has: the first pass vouching, or the word index."""
+    monkeypatch.setattr(search, "SEARCH_WINDOW", 3)
+    monkeypatch.setattr(search, "RECENT_SCAN", 4)
+
+
+@pytest.fixture
+def streams(alice, bob, carol, send):
+    """Messages in each of alice's streams (received, sent, a group), interleaved in time:
+    `chatter(n)` adds n messages without the word, to every stream."""
+    group = services.group_create(creator=bob, name="Crew", members=[alice, carol])
+
+    def chatter(n: int) -> None:
+        for i in range(n):
+            send(bob, alice, f"chatter {i}")
+            send(alice, carol, f"chatter {i}")
+            services.message_send(sender=carol, group=group, content=f"chatter {i}")
+
+    return group, chatter
+
+
+def _found(user, query: str) -> list[str]:
+    return sorted(m.content for m in selectors.message_search(user=user, query=query))
+
+
+def test_a_common_word_ranks_only_its_newest_matches(window, alice, bob, carol, streams, send):
+    group, _chatter = streams
+    send(bob, alice, "launch one")
+    services.message_send(sender=carol, group=group, content="launch two")
+    send(alice, carol, "launch three launch")
+    services.message_send(sender=bob, group=group, content="launch four")
+    send(bob, alice, "launch five")
+
+    assert _found(alice, "launch") == ["launch five", "launch four", "launch three launch"]
+    ranked = list(selectors.message_search(user=alice, query="launch"))
+    assert ranked[0].content == "launch three launch"  # the best match first
+
+
+def test_older_matches_are_found_when_the_newest_messages_hold_too_few(
+    window, alice, bob, carol, streams, send
+):
+    """Each stream's newest messages hold no match: the word index finds the older ones,
+    the newest of them still."""
+    group, chatter = streams
+    send(bob, alice, "ledger one")
+    services.message_send(sender=carol, group=group, content="ledger two")
+    send(alice, carol, "ledger three")
+    send(bob, alice, "ledger four")
+    chatter(5)
+
+    assert _found(alice, "ledger") == ["ledger four", "ledger three", "ledger two"]
+
+
+def test_a_busy_stream_cannot_hide_a_newer_match_of_a_quiet_one(
+    window, alice, bob, carol, streams, send
+):
+    """The group's newest messages are all matches, but older than a received message the
+    first pass did not reach (it read the 4 newest received, all chatter): that match is
+    newer, so it is in the window."""
+    group, _chatter = streams
+    for n in range(4):
+        services.message_send(sender=carol, group=group, content=f"ledger group {n}")
+    send(bob, alice, "ledger direct")
+    for n in range(4):
+        send(bob, alice, f"chatter {n}")
+
+    assert _found(alice, "ledger") == ["ledger direct", "ledger group 2", "ledger group 3"]
+
+
+def test_the_window_holds_only_what_the_person_may_see(window, alice, bob, carol, send):
+    for n in range(5):
+        send(bob, carol, f"launch elsewhere {n}")
+    send(bob, alice, "launch mine")
+
+    assert _found(alice, "launch") == ["launch mine"]
 
 
 # The index stays current ---------------------------------------------------------------------
