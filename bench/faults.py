@@ -52,14 +52,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import accounting, ruler
+from . import accounting
 from .harness import (
+    ROOT,
     Answer,
     Http,
     Person,
     PrivatePostgres,
     PrivateRedis,
     Record,
+    Server,
     SocketClient,
     SocketFleet,
     check_delivery,
@@ -71,8 +73,8 @@ from .harness import (
     register,
     server_env,
 )
-from .ruler import RESULTS_DIR, ROOT
-from .run import PRODUCT, wait_healthy
+from .ruler import RESULTS_DIR
+from .run import PRODUCT
 
 PEOPLE = 4
 WORKERS = 2
@@ -340,8 +342,8 @@ class Stack:
         """The server with DB_POOL_MAX_SIZE=`pool` (0: unset); the ring registered once."""
         env = {**self.env, "DB_POOL_MAX_SIZE": str(pool)} if pool else self.env
         logfile = self.work / f"server-pool{pool}.log"
-        with ruler.Server("uvicorn", PRODUCT, WORKERS, env, logfile) as server:
-            wait_healthy(server)
+        with Server("uvicorn", PRODUCT, WORKERS, env, logfile) as server:
+            server.wait_ready()
             log(f"server: uvicorn, {WORKERS} workers, port {server.port}, DB_POOL_MAX_SIZE={pool}")
             if not self.people:
                 http = Http(server.port)
@@ -359,7 +361,7 @@ class Stack:
             self.pg.cleanup()
 
 
-def log_since(server: ruler.Server, offset: int) -> str:
+def log_since(server: Server, offset: int) -> str:
     """What the server logged from byte `offset` of its log on."""
     with server.logfile.open("rb") as handle:
         handle.seek(offset)
@@ -388,9 +390,7 @@ def wait_probe(client: SocketClient, message_id: int, timeout: float) -> float |
 # Redis killed -------------------------------------------------------------------
 
 
-def redis_fault(
-    stack: Stack, server: ruler.Server, pool: int, mode: str, down: float
-) -> dict[str, Any]:
+def redis_fault(stack: Stack, server: Server, pool: int, mode: str, down: float) -> dict[str, Any]:
     """`mode` "kill": SIGKILL, then a restart from a snapshot; "freeze": SIGSTOP, SIGCONT."""
     log(f"--- Redis {mode} (DB_POOL_MAX_SIZE={pool})")
     records: list[Record] = []
@@ -581,7 +581,7 @@ def statuses_by_kind(records) -> dict[str, int]:
 # PostgreSQL restarted -----------------------------------------------------------
 
 
-def postgres_fault(stack: Stack, server: ruler.Server, pool: int, down: float) -> dict[str, Any]:
+def postgres_fault(stack: Stack, server: Server, pool: int, down: float) -> dict[str, Any]:
     log(f"--- PostgreSQL fault (DB_POOL_MAX_SIZE={pool})")
     records: list[Record] = []
     traffic = Traffic(Http(server.port, records, timeout=30), stack.ring, f"pg-p{pool}")

@@ -1,17 +1,18 @@
-"""What the load, fault and socket runs share: processes they own, clients that record.
+"""What the benchmark runs share: the processes they start, and one HTTP client.
 
-- `PrivateRedis` and `PrivatePostgres`: a redis-server and a PostgreSQL cluster of the
-  run's own, on free loopback ports, in temporary directories (the machine's shared
+- `Server`: a server shape (uvicorn, gunicorn) serving a stack, in a process group of its
+  own on a free loopback port; `PrivateRedis` and `PrivatePostgres`: a redis-server and a
+  PostgreSQL cluster of the run's own, in temporary directories (the machine's shared
   servers are never stopped or restarted); `own_database`: a database of the run's own
-  on the machine's PostgreSQL;
+  on the machine's PostgreSQL; `run_checked`: a command that must succeed;
 - `server_env` and `prepare_database`: the environment of a production-shaped server
-  (`bench.settings`) and its migrated database; `bench.ruler.Server` starts the server;
+  (`bench.settings`) and its migrated database;
 - `Http`: one keep-alive connection per thread, every answer recorded with its timing;
 - `SocketFleet`: `/ws/events/` clients on an event loop of their own that reconnect
   after a drop and record every frame, drop and reconnection.
 
-Every process started here is stopped by its owner's `stop()`/`cleanup()`, which the
-runs call in `finally` blocks. Only 127.0.0.1 is contacted.
+Every process started here is stopped by its owner (`with`, `stop()`, `cleanup()`), in
+`finally` blocks. Only 127.0.0.1 is contacted.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -34,13 +36,15 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .ruler import HOST, PROXY_HEADERS, ROOT, free_port, stop_group
-
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+#: The TLS-terminating proxy's header: production settings redirect requests without it.
+PROXY_HEADERS = {"X-Forwarded-Proto": "https"}
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 #: The machine's PostgreSQL, for databases of a run's own (`own_database`).
 PG_URL = f"postgres://postgres@{HOST}:5432"
@@ -58,13 +62,128 @@ def percentile(values: Iterable[float], pct: float) -> float | None:
     return ordered[min(len(ordered), max(1, rank)) - 1]
 
 
-def run_checked(cmd: list[str], *, env: dict[str, str] | None = None, timeout: float = 120):
+def run_checked(
+    cmd: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    logfile: Path | None = None,
+) -> str:
+    """`cmd` from the repository's root, within `timeout` s; its standard output. Its output
+    is appended to `logfile` when given; a failure raises, saying why."""
     proc = subprocess.run(
         cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
+    if logfile is not None:
+        with logfile.open("a") as out:
+            out.write(f"$ {' '.join(cmd)}\n{proc.stdout}{proc.stderr}\n")
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return proc
+    return proc.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+def stop_group(proc: subprocess.Popen, grace: float = 10) -> None:
+    """SIGTERM the process group started with `proc`, then SIGKILL what is left."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+
+
+# Servers -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str
+    settings: str
+    asgi: str
+    wsgi: str
+
+
+def server_command(shape: str, stack: Stack, port: int, workers: int) -> list[str]:
+    if shape == "uvicorn":
+        return [
+            *(sys.executable, "-m", "uvicorn", stack.asgi, "--host", HOST, "--port", str(port)),
+            *("--workers", str(workers), "--lifespan", "off", "--no-access-log"),
+            *("--log-level", "warning"),
+        ]
+    if shape == "gunicorn":
+        return [
+            *(sys.executable, "-m", "gunicorn", stack.wsgi, "--bind", f"{HOST}:{port}"),
+            *("--workers", str(workers), "--worker-class", "sync", "--log-level", "warning"),
+        ]
+    raise ValueError(f"unknown server shape {shape!r}")
+
+
+class Server:
+    """One server shape serving one stack, in a process group of its own; `options` are
+    added to the server's command line (e.g. uvicorn's `--ws-max-size 4096`)."""
+
+    def __init__(
+        self,
+        shape: str,
+        stack: Stack,
+        workers: int,
+        env: dict[str, str],
+        logfile: Path,
+        options: Sequence[str] = (),
+    ):
+        self.port = free_port()
+        self.cmd = [*server_command(shape, stack, self.port, workers), *options]
+        self.env, self.logfile = env, logfile
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> Server:
+        with self.logfile.open("ab") as out:
+            out.write(f"$ {' '.join(self.cmd)}\n".encode())
+            self.proc = subprocess.Popen(
+                self.cmd,
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    def wait_ready(
+        self,
+        path: str = "/healthz",
+        *,
+        cookie: str | None = None,
+        body: bytes | None = None,
+        timeout: float = 60,
+    ) -> None:
+        """Poll `path` until it answers 200 (with `body`, when given), or fail at the deadline."""
+        assert self.proc is not None
+        http = Http(self.port, timeout=5)
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the server exited ({self.proc.returncode}; {self.logfile})")
+            answer = http.call("GET", path, headers={"Cookie": cookie} if cookie else None)
+            if answer.status == 200 and body in (None, answer.body):
+                return
+            last = answer.error or f"{answer.status} {answer.body[:200]!r}"
+            time.sleep(0.1)
+        raise RuntimeError(f"{path} did not answer in {timeout:.0f} s: {last} ({self.logfile})")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            stop_group(self.proc, grace=10)
 
 
 # Redis -------------------------------------------------------------------------
@@ -167,7 +286,7 @@ class PrivatePostgres:
             os.chown(self.dir, owner.pw_uid, owner.pw_gid)
             self._as_postgres = ["runuser", "-u", "postgres", "--"]
 
-    def _pg(self, tool: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    def _pg(self, tool: str, *args: str, timeout: float = 60) -> str:
         return run_checked([*self._as_postgres, str(PG_BIN / tool), *args], timeout=timeout)
 
     def url(self, dbname: str) -> str:
@@ -258,14 +377,9 @@ def server_env(
 
 def prepare_database(env: dict[str, str], logfile: Path) -> None:
     """Migrate, and collect the static files production's manifest storage needs."""
-    python = sys.executable
-    for cmd in (
-        [python, "manage.py", "migrate", "--no-input", "-v0"],
-        [python, "manage.py", "collectstatic", "--no-input", "-v0"],
-    ):
-        proc = run_checked(cmd, env=env, timeout=300)
-        with logfile.open("a") as out:
-            out.write(f"$ {' '.join(cmd)}\n{proc.stdout}{proc.stderr}")
+    for command in ("migrate", "collectstatic"):
+        cmd = [sys.executable, "manage.py", command, "--no-input", "-v0"]
+        run_checked(cmd, env=env, timeout=300, logfile=logfile)
 
 
 def log_summary(text: str) -> dict[str, Any]:
@@ -356,10 +470,11 @@ class Http:
         cookies: dict[str, str] | None = None,
         json_body: Any = None,
         form: dict[str, str] | None = None,
+        body: bytes | None = None,
         headers: dict[str, str] | None = None,
     ) -> Answer:
+        """One request (`body`, or `json_body` or `form` encoded), recorded when `records`."""
         all_headers = {"Accept": "application/json", **PROXY_HEADERS, **(headers or {})}
-        body = None
         if token:
             all_headers["Authorization"] = f"Bearer {token}"
         if cookies:

@@ -40,18 +40,22 @@ from typing import Any
 
 import psycopg
 
-from . import accounting, report, ruler, ws_bench
+from . import accounting, report, ws_bench
 from .harness import (
+    HOST,
     PASSWORD,
+    ROOT,
     Http,
     PrivateRedis,
+    Server,
     own_database,
     prepare_database,
     register,
     server_env,
+    stop_group,
 )
-from .ruler import HOST, RESULTS_DIR, ROOT
-from .run import PRODUCT, SHAPE_DATABASE_ENV, wait_healthy
+from .ruler import RESULTS_DIR
+from .run import PRODUCT, SHAPE_DATABASE_ENV
 
 DATABASE = "messaging_load"
 WS_OPTIONS = ("--ws-max-size", "4096")
@@ -85,7 +89,7 @@ def run_locust(duration: int, people: list[str], http_port: int, ws_port: int, w
     try:
         proc.wait(timeout=duration + STOP_TIMEOUT + 120)
     finally:
-        ruler.stop_group(proc, grace=5)
+        stop_group(proc, grace=5)
     if not record.exists():
         raise RuntimeError(f"Locust exited ({proc.returncode}) without writing {record}")
     return json.loads(record.read_text())
@@ -157,14 +161,14 @@ def main(argv: list[str] | None = None) -> int:
         say(f"{DATABASE}: migrate and collectstatic")
         prepare_database(env, work / "setup.log")
 
-        def serve(shape: str, workers: int, options: tuple[str, ...] = ()) -> ruler.Server:
+        def serve(shape: str, workers: int, options: tuple[str, ...] = ()) -> Server:
             shaped = {**env, **SHAPE_DATABASE_ENV[shape]}  # the connections of docs/deploy.md
-            server = ruler.Server(shape, PRODUCT, workers, shaped, logs[shape], options)
+            server = Server(shape, PRODUCT, workers, shaped, logs[shape], options)
             return stack.enter_context(server)
 
         http, ws = serve("gunicorn", workers), serve("uvicorn", 1, WS_OPTIONS)
         for server in (http, ws):
-            wait_healthy(server)
+            server.wait_ready()
         client = Http(http.port)
         for name in people:
             register(client, name)

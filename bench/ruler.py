@@ -35,34 +35,27 @@ when the run is published. Every server started here is stopped before it return
 from __future__ import annotations
 
 import argparse
-import contextlib
-import http.client
 import json
 import os
 import platform
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from .harness import HOST, PG_URL, PROXY_HEADERS, ROOT, Server, Stack, run_checked, stop_group
+
 RESULTS_DIR = ROOT / "bench" / "results"
 WORK_DIR = ROOT / "var" / "bench" / "ceiling"
-HOST = "127.0.0.1"
 PATH = "/ceiling/"
-#: The TLS-terminating proxy's header: production settings redirect requests without it.
-PROXY_HEADERS = {"X-Forwarded-Proto": "https"}
 #: The ceiling view's answer, byte for byte (bench/ceiling/views.py).
 BODY_BYTES = b'{"user": "authenticated"}'
-PG_URL_BASE = "postgres://postgres@127.0.0.1:5432"
 
 MAX_P50_RATIO = 3.0
 MAX_LOADGEN_CORES = 0.5
@@ -424,14 +417,6 @@ def run_wrk(
 # The stacks and the servers -------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Stack:
-    name: str
-    settings: str
-    asgi: str
-    wsgi: str
-
-
 STACKS = (
     Stack(
         "bare",
@@ -453,8 +438,8 @@ def database_urls(pg_database: str | None) -> dict[str, str]:
     `<pg_database>` and `<pg_database>_product` (created when missing)."""
     if pg_database:
         return {
-            "bare": f"{PG_URL_BASE}/{pg_database}",
-            "product": f"{PG_URL_BASE}/{pg_database}_product",
+            "bare": f"{PG_URL}/{pg_database}",
+            "product": f"{PG_URL}/{pg_database}_product",
         }
     return {
         "bare": f"sqlite:///{WORK_DIR / 'bare.sqlite3'}",
@@ -470,7 +455,11 @@ SHAPE_DATABASE_ENV = {
 }
 
 
-def stack_env(stack: Stack, database_url: str, conn_max_age: int, pool: int = 0) -> dict[str, str]:
+def stack_env(
+    stack: Stack, database_url: str, shape: str | None = None, conn_max_age: int = 0
+) -> dict[str, str]:
+    """The stack's environment: with `shape`, the database connections docs/deploy.md gives
+    that shape; without, `conn_max_age` and no pool (SQLite)."""
     env = dict(os.environ)
     # The product's cache and channel layer stay in-process: the view uses neither, and
     # the run must not depend on, or disturb, the machine's Redis.
@@ -478,154 +467,22 @@ def stack_env(stack: Stack, database_url: str, conn_max_age: int, pool: int = 0)
         env.pop(name, None)
     env.update(
         DJANGO_SETTINGS_MODULE=stack.settings,
-        DB_CONN_MAX_AGE=str(conn_max_age),
-        DB_POOL_MAX_SIZE=str(pool),
         DEBUG="false",
         LOG_LEVEL="WARNING",
         PYTHONUNBUFFERED="1",
     )
+    unshaped = {"DB_CONN_MAX_AGE": str(conn_max_age), "DB_POOL_MAX_SIZE": "0"}
+    env.update(SHAPE_DATABASE_ENV[shape] if shape else unshaped)
     env["CEILING_DATABASE_URL" if stack.name == "bare" else "DATABASE_URL"] = database_url
     return env
 
 
 def prepare(stack: Stack, env: dict[str, str], logfile: Path) -> str:
     """Migrate the stack's database, sign its user in; the `Cookie:` header of that session."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.ceiling.prepare"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    with logfile.open("a") as out:
-        out.write(f"$ prepare {stack.name}\n{proc.stdout}{proc.stderr}\n")
-    if proc.returncode != 0:
-        raise RuntimeError(f"preparing {stack.name} failed: {proc.stderr[-2000:]}")
-    cookie = json.loads(proc.stdout.strip().splitlines()[-1])
+    cmd = [sys.executable, "-m", "bench.ceiling.prepare"]
+    output = run_checked(cmd, env=env, timeout=600, logfile=logfile)
+    cookie = json.loads(output.strip().splitlines()[-1])
     return f"{cookie['name']}={cookie['value']}"
-
-
-def server_command(shape: str, stack: Stack, port: int, workers: int) -> list[str]:
-    if shape == "uvicorn":
-        return [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            stack.asgi,
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--lifespan",
-            "off",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
-    if shape == "gunicorn":
-        return [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            stack.wsgi,
-            "--bind",
-            f"{HOST}:{port}",
-            "--workers",
-            str(workers),
-            "--worker-class",
-            "sync",
-            "--log-level",
-            "warning",
-        ]
-    raise ValueError(f"unknown server shape {shape!r}")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
-def stop_group(proc: subprocess.Popen, grace: float = 10) -> None:
-    """SIGTERM the process group started with `proc`, then SIGKILL what is left."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=grace)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
-
-
-def get(port: int, cookie: str, timeout: float = 5) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-    try:
-        conn.request("GET", PATH, headers={"Cookie": cookie, **PROXY_HEADERS})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
-
-
-class Server:
-    """One server shape serving one stack, in a process group of its own; `options` are
-    added to the server's command line (e.g. uvicorn's `--ws-max-size 4096`)."""
-
-    def __init__(
-        self,
-        shape: str,
-        stack: Stack,
-        workers: int,
-        env: dict[str, str],
-        logfile: Path,
-        options: Sequence[str] = (),
-    ):
-        self.port = free_port()
-        self.cmd = [*server_command(shape, stack, self.port, workers), *options]
-        self.env, self.logfile = env, logfile
-        self.proc: subprocess.Popen | None = None
-
-    def __enter__(self) -> Server:
-        with self.logfile.open("ab") as out:
-            out.write(f"$ {' '.join(self.cmd)}\n".encode())
-            self.proc = subprocess.Popen(
-                self.cmd,
-                cwd=ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return self
-
-    def wait_ready(self, cookie: str, timeout: float = 60) -> None:
-        """Poll the view until it answers the signed-in body, or fail at the deadline."""
-        assert self.proc is not None
-        deadline = time.monotonic() + timeout
-        last = "no answer"
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the server exited ({self.proc.returncode}; {self.logfile})")
-            try:
-                status, body = get(self.port, cookie)
-            except (OSError, http.client.HTTPException) as error:
-                last = f"{type(error).__name__}: {error}"
-            else:
-                if status == 200 and body == BODY_BYTES:
-                    return
-                last = f"{status} {body[:200]!r}"
-            time.sleep(0.1)
-        raise RuntimeError(f"{PATH} did not answer the ceiling's body in {timeout:.0f} s: {last}")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            stop_group(self.proc, grace=10)
 
 
 # Measuring ------------------------------------------------------------------------
@@ -641,65 +498,87 @@ def spread(values: list[float]) -> dict[str, float]:
     }
 
 
-def summarise(runs: list[dict[str, Any]], one: dict[str, Any]) -> dict[str, Any]:
+def summarise(runs: list[dict[str, Any]], one: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The best of the runs, their spread, and the CPU and failures the rules judge (of
+    the single-connection run `one` too, when there is one)."""
     best = max(runs, key=lambda run: run["rps"])
-    measured = [*runs, one]
-    return {
+    measured = [*runs, one] if one else runs
+    summary = {
         "runs_rps": [run["rps"] for run in runs],
         "best_rps": best["rps"],
         "spread": spread([run["rps"] for run in runs]),
         "p50_ms": best["p50_ms"],
         "p99_ms": best["p99_ms"],
-        "p50_one_ms": one["p50_ms"],
-        "p99_one_ms": one["p99_ms"],
-        "rps_one": one["rps"],
-        "wrk_cpu_cores": [run["wrk_cpu_cores"] for run in measured],
-        "server_cpu_cores": [run["server_cpu_cores"] for run in measured],
-        "database_cpu_cores": [run.get("database_cpu_cores", 0.0) for run in measured],
-        "other_cpu_cores": [run["other_cpu_cores"] for run in measured],
-        "non_2xx": sum(run["non_2xx"] for run in measured),
-        "socket_errors": sum(sum(run["socket_errors"].values()) for run in measured),
-        "runs": runs,
-        "one_connection": one,
     }
+    if one:
+        summary.update(p50_one_ms=one["p50_ms"], p99_one_ms=one["p99_ms"], rps_one=one["rps"])
+    summary.update(
+        wrk_cpu_cores=[run["wrk_cpu_cores"] for run in measured],
+        server_cpu_cores=[run["server_cpu_cores"] for run in measured],
+        database_cpu_cores=[run.get("database_cpu_cores", 0.0) for run in measured],
+        other_cpu_cores=[run["other_cpu_cores"] for run in measured],
+        non_2xx=sum(run["non_2xx"] for run in measured),
+        socket_errors=sum(sum(run["socket_errors"].values()) for run in measured),
+        runs=runs,
+    )
+    if one:
+        summary["one_connection"] = one
+    return summary
 
 
 def measure(
-    server: Server, cookie: str, args: argparse.Namespace, databases: Collection[str] = ()
+    server: Server,
+    args: argparse.Namespace,
+    databases: Collection[str] = (),
+    *,
+    cookie: str | None = None,
+    one_connection: bool = True,
+    **request: Any,
 ) -> dict[str, Any]:
+    """A warm-up, the measured runs and (for the ceiling) one run at a single connection
+    against `server`; their summary. `request`: `run_wrk`'s path, headers, script, env."""
     assert server.proc is not None
-    options = {"server_pgrp": server.proc.pid, "databases": databases}
+    options = {"server_pgrp": server.proc.pid, "databases": databases, **request}
+    load = {"connections": args.connections, "threads": args.threads}
     if args.warmup > 0:
-        run_wrk(
-            server.port,
-            cookie,
-            duration=args.warmup,
-            connections=args.connections,
-            threads=args.threads,
-            **options,
-        )
+        run_wrk(server.port, cookie, duration=args.warmup, **load, **options)
     runs = []
     for number in range(1, RUNS + 1):
-        run = run_wrk(
-            server.port,
-            cookie,
-            duration=args.duration,
-            connections=args.connections,
-            threads=args.threads,
-            **options,
-        )
+        run = run_wrk(server.port, cookie, duration=args.duration, **load, **options)
         log(
             f"  run {number}: {run['rps']:8.1f} req/s  p50 {run['p50_ms']:7.2f} ms  "
             f"p99 {run['p99_ms']:7.2f} ms  CPU server {run['server_cpu_cores']:.2f} "
             f"wrk {run['wrk_cpu_cores']:.2f} other {run['other_cpu_cores']:.2f}"
         )
         runs.append(run)
+    if not one_connection:
+        return summarise(runs)
     one = run_wrk(server.port, cookie, duration=args.duration, connections=1, threads=1, **options)
     log(
         f"  one connection: {one['rps']:8.1f} req/s  p50 {one['p50_ms']:7.2f} ms  "
         f"wrk {one['wrk_cpu_cores']:.2f}"
     )
     return summarise(runs, one)
+
+
+def measure_stack(
+    shape: str,
+    stack: Stack,
+    env: dict[str, str],
+    cookie: str,
+    args: argparse.Namespace,
+    logfile: Path,
+    databases: Collection[str],
+) -> tuple[dict[str, Any], str]:
+    """One stack served under one shape, measured; and the server's command line."""
+    log(f"{shape}/{stack.name}: {args.workers} workers")
+    with Server(shape, stack, args.workers, env, logfile) as server:
+        server.wait_ready(PATH, cookie=cookie, body=BODY_BYTES)
+        return measure(server, args, databases, cookie=cookie), command_line(server.cmd)
+
+
+def command_line(cmd: list[str]) -> str:
+    return " ".join("python" if part == sys.executable else part for part in cmd)
 
 
 def ratios(results: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
@@ -777,15 +656,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def env_for(stack: Stack, shape: str) -> dict[str, str]:
         # On PostgreSQL each shape connects as it does in production; SQLite as told.
-        if not args.pg_database:
-            return stack_env(stack, urls[stack.name], args.conn_max_age)
-        shaped = SHAPE_DATABASE_ENV[shape]
-        return stack_env(
-            stack,
-            urls[stack.name],
-            int(shaped["DB_CONN_MAX_AGE"]),
-            int(shaped["DB_POOL_MAX_SIZE"]),
-        )
+        shaped = shape if args.pg_database else None
+        return stack_env(stack, urls[stack.name], shaped, args.conn_max_age)
 
     cookies = {}
     for stack in STACKS:
@@ -798,15 +670,13 @@ def main(argv: list[str] | None = None) -> int:
     # A server at a time: an idle one would still be a process on the cores.
     for shape in shapes:
         for stack in STACKS:
-            log(f"{shape}/{stack.name}: {args.workers} workers")
-            with Server(shape, stack, args.workers, env_for(stack, shape), logfile) as server:
-                server.wait_ready(cookies[stack.name])
-                databases = [urls[stack.name].rsplit("/", 1)[1]] if args.pg_database else []
-                measured = measure(server, cookies[stack.name], args, databases)
-            results.setdefault(shape, {})[stack.name] = measured
-            commands.setdefault(shape, {})[stack.name] = " ".join(
-                part if part != sys.executable else "python" for part in server.cmd
+            databases = [urls[stack.name].rsplit("/", 1)[1]] if args.pg_database else []
+            env = env_for(stack, shape)
+            measured, command = measure_stack(
+                shape, stack, env, cookies[stack.name], args, logfile, databases
             )
+            results.setdefault(shape, {})[stack.name] = measured
+            commands.setdefault(shape, {})[stack.name] = command
     reasons = refusals(results, connections=args.connections, workers=args.workers)
     for stacks in results.values():
         bare = stacks["bare"]

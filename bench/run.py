@@ -28,13 +28,10 @@ Every process started here is stopped before it returns; the run's database is d
 from __future__ import annotations
 
 import argparse
-import contextlib
-import http.client
 import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -42,13 +39,12 @@ from pathlib import Path
 from typing import Any
 
 from . import report, ruler
-from .harness import stop_group
+from .harness import PG_URL, Http, own_database, run_checked, server_env
 from .workloads import WORKLOADS, Workload, check_body, request_headers, script_env
 
 ROOT = ruler.ROOT
 RESULTS_DIR = ruler.RESULTS_DIR
 WORK_DIR = ROOT / "var" / "bench"
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 REDIS_URL = "redis://127.0.0.1:6379/9"
 PRESETS = ("small", "large")
 DEFAULT_SHAPES = ("gunicorn",)
@@ -60,6 +56,11 @@ PRODUCT = ruler.Stack(
     "workloads", "bench.settings", "config.asgi:application", "config.wsgi:application"
 )
 RUNS = ruler.RUNS
+#: What the results keep of the dataset's manifest (besides heavy's entry).
+DATASET_KEYS = (
+    *("users", "messages", "unread", "replies", "edited", "conversations"),
+    *("groups", "group_messages", "memberships"),
+)
 
 
 def log(message: str) -> None:
@@ -69,53 +70,10 @@ def log(message: str) -> None:
 # The database and the steps before the load -------------------------------------
 
 
-def admin(sql_text: str, name: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(**PG, dbname="postgres", autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL(sql_text).format(sql.Identifier(name)))
-
-
-def product_env(database: str, key_prefix: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="bench.settings",
-        DATABASE_URL=f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{database}",
-        REDIS_URL=REDIS_URL,
-        CACHE_KEY_PREFIX=key_prefix,
-        DEBUG="false",
-        JWT_ACCESS_MINUTES="240",
-        LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
 def run_step(name: str, args: list[str], env: dict[str, str], timeout: float, logfile: Path):
     """`python <args>` with a time limit, its output in `logfile`; a failure stops the run."""
     log(f"{name}: python {' '.join(args)}")
-    with logfile.open("a") as out:
-        out.write(f"\n$ python {' '.join(args)}\n")
-        out.flush()
-        proc = subprocess.Popen(
-            [sys.executable, *args],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            stop_group(proc, grace=5)
-            raise RuntimeError(f"{name} took over {timeout:.0f} s (log: {logfile})") from None
-        except BaseException:
-            stop_group(proc, grace=5)
-            raise
-    if code != 0:
-        raise RuntimeError(f"{name} failed with exit code {code} (log: {logfile})")
+    run_checked([sys.executable, *args], env=env, timeout=timeout, logfile=logfile)
 
 
 def wait_for_quiet(limit: float, timeout: float) -> list[float]:
@@ -134,53 +92,6 @@ def wait_for_quiet(limit: float, timeout: float) -> list[float]:
 # Load ---------------------------------------------------------------------------
 
 
-def request(port: int, workload: Workload, path: str, headers: dict[str, str], heavy: dict):
-    """One request as wrk will send it (a send's or an edit's body included): the status
-    and bytes."""
-    body = check_body(workload, heavy, f"benchmark check {time.time_ns()}")
-    conn = http.client.HTTPConnection(ruler.HOST, port, timeout=30)
-    try:
-        conn.request(workload.method, path, body=body, headers={**headers, **ruler.PROXY_HEADERS})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
-
-
-def wait_healthy(server: ruler.Server, timeout: float = 60) -> None:
-    assert server.proc is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise RuntimeError(f"the server exited ({server.logfile})")
-        with contextlib.suppress(OSError, http.client.HTTPException):
-            conn = http.client.HTTPConnection(ruler.HOST, server.port, timeout=5)
-            conn.request("GET", "/healthz", headers=ruler.PROXY_HEADERS)
-            if conn.getresponse().status == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"no answer from /healthz in {timeout:.0f} s ({server.logfile})")
-
-
-def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The best of the runs, their spread and the CPU the rules judge."""
-    best = max(runs, key=lambda run: run["rps"])
-    return {
-        "runs_rps": [run["rps"] for run in runs],
-        "best_rps": best["rps"],
-        "spread": ruler.spread([run["rps"] for run in runs]),
-        "p50_ms": best["p50_ms"],
-        "p99_ms": best["p99_ms"],
-        "wrk_cpu_cores": [run["wrk_cpu_cores"] for run in runs],
-        "server_cpu_cores": [run["server_cpu_cores"] for run in runs],
-        "database_cpu_cores": [run["database_cpu_cores"] for run in runs],
-        "other_cpu_cores": [run["other_cpu_cores"] for run in runs],
-        "non_2xx": sum(run["non_2xx"] for run in runs),
-        "socket_errors": sum(sum(run["socket_errors"].values()) for run in runs),
-        "runs": runs,
-    }
-
-
 def measure_workload(
     server: ruler.Server,
     workload: Workload,
@@ -189,30 +100,27 @@ def measure_workload(
     args: argparse.Namespace,
     database: str,
 ) -> dict[str, Any]:
-    assert server.proc is not None
     path = workload.url_path(heavy)
     headers = request_headers(workload, creds, server.port)
-    status, body = request(server.port, workload, path, headers, heavy)
-    if status >= 400:
+    # One request as wrk will send it (a send's or an edit's body included) before the load.
+    body = check_body(workload, heavy, f"benchmark check {time.time_ns()}")
+    answer = Http(server.port).call(workload.method, path, body=body, headers=headers)
+    if not 0 < answer.status < 400:
         raise RuntimeError(
-            f"{workload.key}: {workload.method} {path} answered {status}: {body[:300]!r}"
+            f"{workload.key}: {workload.method} {path} answered {answer.status or answer.error}: "
+            f"{answer.body[:300]!r}"
         )
-    options = {
-        "duration": args.duration,
-        "connections": args.connections,
-        "threads": args.threads,
-        "server_pgrp": server.proc.pid,
-        "path": path,
-        "headers": headers,
-        "script": workload.script_path(),
-        "env": {**os.environ, **script_env(workload, heavy)},
-        "databases": [database],
-    }
-    if args.warmup > 0:
-        ruler.run_wrk(server.port, None, **{**options, "duration": args.warmup})
-    runs = [ruler.run_wrk(server.port, None, **options) for _ in range(RUNS)]
-    measured = summarise(runs)
-    measured["check_status"] = status
+    measured = ruler.measure(
+        server,
+        args,
+        [database],
+        one_connection=False,
+        path=path,
+        headers=headers,
+        script=workload.script_path(),
+        env={**os.environ, **script_env(workload, heavy)},
+    )
+    measured["check_status"] = answer.status
     log(
         f"  {workload.key:<27} {measured['best_rps']:8.1f} req/s "
         f"(spread {measured['spread']['pct']:4.1f}%)  p50 {measured['p50_ms']:7.2f} ms  "
@@ -230,19 +138,12 @@ def measure_ceiling(shape: str, args: argparse.Namespace, logfile: Path) -> dict
     measured = {}
     for stack in ruler.STACKS:
         # The ceiling's stacks connect as the product does under the same shape.
-        shaped = SHAPE_DATABASE_ENV[shape]
-        env = ruler.stack_env(
-            stack,
-            urls[stack.name],
-            int(shaped["DB_CONN_MAX_AGE"]),
-            int(shaped["DB_POOL_MAX_SIZE"]),
-        )
+        env = ruler.stack_env(stack, urls[stack.name], shape)
         cookie = ruler.prepare(stack, env, logfile)
-        log(f"{shape}/{stack.name} (the ruler): {args.workers} workers")
-        with ruler.Server(shape, stack, args.workers, env, logfile) as server:
-            server.wait_ready(cookie)
-            database = urls[stack.name].rsplit("/", 1)[1]
-            measured[stack.name] = ruler.measure(server, cookie, args, [database])
+        database = urls[stack.name].rsplit("/", 1)[1]
+        measured[stack.name], _ = ruler.measure_stack(
+            shape, stack, env, cookie, args, logfile, [database]
+        )
     return measured
 
 
@@ -260,12 +161,13 @@ def measure_shape(
     workloads = {}
     shape_env = {**env, **SHAPE_DATABASE_ENV[shape]}
     with ruler.Server(shape, PRODUCT, args.workers, shape_env, logfile) as server:
-        wait_healthy(server)
+        server.wait_ready()
         for workload in WORKLOADS:
+            log(f"  {workload.key}")
             workloads[workload.key] = measure_workload(
                 server, workload, manifest["heavy"], creds, args, database
             )
-        command = " ".join("python" if part == sys.executable else part for part in server.cmd)
+        command = ruler.command_line(server.cmd)
     return {"ceiling": ceiling, "workloads": workloads, "server": command}
 
 
@@ -317,9 +219,9 @@ def preflight() -> list[str]:
     try:
         import psycopg
 
-        psycopg.connect(**PG, dbname="postgres", connect_timeout=5).close()
+        psycopg.connect(f"{PG_URL}/postgres", connect_timeout=5).close()
     except Exception as error:
-        problems.append(f"PostgreSQL does not answer on {PG['host']}:{PG['port']}: {error}")
+        problems.append(f"PostgreSQL does not answer at {PG_URL}: {error}")
     try:
         import redis
 
@@ -387,73 +289,41 @@ def main(argv: list[str] | None = None) -> int:
     logfile = work / "log.txt"
     database = f"messaging_bench_{args.preset}_{run_id.lower()}"
     key_prefix = f"bench-{run_id}"
-    env = product_env(database, key_prefix)
     manifest_path = work / "manifest.json"
     log(f"run {run_id}, preset {args.preset}, shapes {','.join(args.shapes)}; log {logfile}")
 
     shapes: dict[str, dict[str, Any]] = {}
-    admin("CREATE DATABASE {}", database)
-    try:
-        run_step("migrate", ["manage.py", "migrate", "--no-input", "-v0"], env, 600, logfile)
-        load_started = time.monotonic()
-        run_step(
-            "dataset",
-            [
-                "-m",
-                "bench.dataset",
-                "--preset",
-                args.preset,
-                "--seed",
-                str(args.seed),
-                "--manifest",
-                str(manifest_path),
-            ],
-            env,
-            4 * 3600,
-            logfile,
+    with own_database(database, keep=args.keep) as database_url:
+        env = server_env(
+            database_url=database_url, redis_url=REDIS_URL, key_prefix=key_prefix, pool=0
         )
-        load_s = round(time.monotonic() - load_started, 1)
-        run_step(
-            "collectstatic", ["manage.py", "collectstatic", "--no-input", "-v0"], env, 300, logfile
-        )
+        manifest_arg = ["--manifest", str(manifest_path)]
         creds_path, inprocess_path = work / "credentials.json", work / "inprocess.json"
-        inprocess = ["--manifest", str(manifest_path)]
-        run_step(
-            "credentials",
-            ["-m", "bench.inprocess", "credentials", *inprocess, "--out", str(creds_path)],
-            env,
-            120,
-            logfile,
-        )
-        # The split is sampled wall time: measured on a quiet machine, like the load.
-        wait_for_quiet(args.quiet_load, args.quiet_timeout)
-        run_step(
-            "queries and time split",
-            [
-                "-m",
-                "bench.inprocess",
-                "measure",
-                *inprocess,
-                "--out",
-                str(inprocess_path),
-                "--profile-requests",
-                str(args.profile_requests),
-            ],
-            dict(env, CACHE_KEY_PREFIX=f"{key_prefix}-inprocess"),
-            1800,
-            logfile,
-        )
-        manifest = json.loads(manifest_path.read_text())
-        creds = json.loads(creds_path.read_text())
-        load_before = wait_for_quiet(args.quiet_load, args.quiet_timeout)
-        for shape in args.shapes:
-            shapes[shape] = measure_shape(shape, manifest, creds, env, args, logfile, database)
-        load_after = ruler.load_average()
-    finally:
-        cleanup_redis(key_prefix, f"{key_prefix}-inprocess")
-        if not args.keep:
-            with contextlib.suppress(Exception):
-                admin("DROP DATABASE IF EXISTS {} WITH (FORCE)", database)
+        try:
+            run_step("migrate", ["manage.py", "migrate", "--no-input", "-v0"], env, 600, logfile)
+            load_started = time.monotonic()
+            dataset = ["-m", "bench.dataset", "--preset", args.preset, "--seed", str(args.seed)]
+            run_step("dataset", [*dataset, *manifest_arg], env, 4 * 3600, logfile)
+            load_s = round(time.monotonic() - load_started, 1)
+            static = ["manage.py", "collectstatic", "--no-input", "-v0"]
+            run_step("collectstatic", static, env, 300, logfile)
+            inprocess = ["-m", "bench.inprocess", "credentials", *manifest_arg]
+            run_step("credentials", [*inprocess, "--out", str(creds_path)], env, 120, logfile)
+            # The split is sampled wall time: measured on a quiet machine, like the load.
+            wait_for_quiet(args.quiet_load, args.quiet_timeout)
+            inprocess = ["-m", "bench.inprocess", "measure", *manifest_arg]
+            inprocess += ["--out", str(inprocess_path)]
+            inprocess += ["--profile-requests", str(args.profile_requests)]
+            inprocess_env = dict(env, CACHE_KEY_PREFIX=f"{key_prefix}-inprocess")
+            run_step("queries and time split", inprocess, inprocess_env, 1800, logfile)
+            manifest = json.loads(manifest_path.read_text())
+            creds = json.loads(creds_path.read_text())
+            load_before = wait_for_quiet(args.quiet_load, args.quiet_timeout)
+            for shape in args.shapes:
+                shapes[shape] = measure_shape(shape, manifest, creds, env, args, logfile, database)
+            load_after = ruler.load_average()
+        finally:
+            cleanup_redis(key_prefix, f"{key_prefix}-inprocess")
 
     reasons = verdict(shapes, connections=args.connections, workers=args.workers)
     document = {
@@ -481,20 +351,7 @@ def main(argv: list[str] | None = None) -> int:
             "max_other_cores": ruler.MAX_OTHER_CORES,
         },
         "dataset": {
-            **{
-                k: manifest[k]
-                for k in (
-                    "users",
-                    "messages",
-                    "unread",
-                    "replies",
-                    "edited",
-                    "conversations",
-                    "groups",
-                    "group_messages",
-                    "memberships",
-                )
-            },
+            **{k: manifest[k] for k in DATASET_KEYS},
             "heavy": {k: v for k, v in manifest["heavy"].items() if k != "partner_usernames"},
             "load_s": load_s,
         },

@@ -54,16 +54,18 @@ from typing import Any
 
 from bench import report, ruler
 from bench.harness import (
+    HOST,
     Http,
     PrivateRedis,
+    Server,
     log_summary,
     own_database,
     percentile,
     run_checked,
     server_env,
 )
-from bench.ruler import HOST, RESULTS_DIR
-from bench.run import PRODUCT, wait_healthy
+from bench.ruler import RESULTS_DIR
+from bench.run import PRODUCT
 
 SERVERS = 2
 WORKERS = 1  # per server
@@ -292,7 +294,7 @@ async def send_all(args, https: list[Http], plan: list[tuple[str, str, int]]) ->
         pool.shutdown(wait=False)
 
 
-async def measure(args, servers: list[ruler.Server], tokens: list, groups: dict) -> dict[str, Any]:
+async def measure(args, servers: list[Server], tokens: list, groups: dict) -> dict[str, Any]:
     pgrps = groups["servers"]
     users = len(tokens)
     owner = [i % users for i in range(args.sockets)]
@@ -464,12 +466,12 @@ def main(argv: list[str] | None = None) -> int:
         env["SOCKETS_PER_USER"] = str(max(20, per_user))
         servers = [
             stack.enter_context(
-                ruler.Server("uvicorn", PRODUCT, WORKERS, env, work / f"server-{i}.log", WS_OPTIONS)
+                Server("uvicorn", PRODUCT, WORKERS, env, work / f"server-{i}.log", WS_OPTIONS)
             )
             for i in range(SERVERS)
         ]
         for server in servers:
-            wait_healthy(server)
+            server.wait_ready()
         log(f"{len(tokens)} users, {per_user} sockets each at most")
         groups = {"servers": [s.proc.pid for s in servers], "redis": [redis.proc.pid]}
         result["dataset"] = {"preset": args.preset, "users": len(tokens)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench import load, ruler
+from bench import harness, load
 from bench.run import PRODUCT
 
 CLEAN_ACCOUNTING = {"problems": []}
@@ -69,12 +69,12 @@ def test_server_errors_are_errors_criticals_and_tracebacks_not_warnings():
 
 def test_the_launcher_adds_options_to_the_shapes_command():
     logfile = Path("unused.log")
-    plain = ruler.Server("uvicorn", PRODUCT, 1, {}, logfile)
-    sockets = ruler.Server("uvicorn", PRODUCT, 1, {}, logfile, load.WS_OPTIONS)
+    plain = harness.Server("uvicorn", PRODUCT, 1, {}, logfile)
+    sockets = harness.Server("uvicorn", PRODUCT, 1, {}, logfile, load.WS_OPTIONS)
 
-    assert plain.cmd == ruler.server_command("uvicorn", PRODUCT, plain.port, 1)
+    assert plain.cmd == harness.server_command("uvicorn", PRODUCT, plain.port, 1)
     assert sockets.cmd == [
-        *ruler.server_command("uvicorn", PRODUCT, sockets.port, 1),
+        *harness.server_command("uvicorn", PRODUCT, sockets.port, 1),
         *load.WS_OPTIONS,
     ]
     assert plain.proc is None  # nothing starts before the `with`

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import ruler
+from bench import harness, ruler
 
 CAPTURED = Path(__file__).parent / "wrk_output"
 
@@ -223,8 +223,8 @@ def test_ratios_divide_by_the_fastest_bare_shape():
 def test_server_commands_name_the_shape_and_its_workers():
     bare = ruler.STACKS[0]
 
-    uvicorn = ruler.server_command("uvicorn", bare, 8123, 2)
-    gunicorn = ruler.server_command("gunicorn", bare, 8123, 2)
+    uvicorn = harness.server_command("uvicorn", bare, 8123, 2)
+    gunicorn = harness.server_command("gunicorn", bare, 8123, 2)
 
     assert uvicorn[1:4] == ["-m", "uvicorn", "bench.ceiling.asgi:application"]
     assert uvicorn[uvicorn.index("--workers") + 1] == "2"
