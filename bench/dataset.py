@@ -108,7 +108,6 @@ LAGGING_MEMBERS = 0.2
 NOTIFICATIONS_PER_MESSAGE_BATCH = 4
 START = datetime(2024, 1, 1, tzinfo=UTC)
 SPAN_SECONDS = 365 * 24 * 3600
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 SCRATCH_DATABASE = "messaging_dataset_scratch"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -163,42 +162,19 @@ class DatasetError(Exception):
 
 # The rows each model gets, by attribute name (`sender_id`); columns come from `_meta`.
 USER_FIELDS = (
-    "id",
-    "password",
-    "last_login",
-    "is_superuser",
-    "username",
-    "first_name",
-    "last_name",
-    "email",
-    "is_staff",
-    "is_active",
-    "date_joined",
+    *("id", "password", "last_login", "is_superuser", "username", "first_name", "last_name"),
+    *("email", "is_staff", "is_active", "date_joined"),
 )
 USERNAME_KEY_FIELDS = ("user_id", "folded", "skeleton")
 MESSAGE_FIELDS = (
-    "id",
-    "sender_id",
-    "receiver_id",
-    "group_id",
-    "content",
-    "timestamp",
-    "edited",
-    "read",
-    "parent_message_id",
-    "thread_root_id",
-    "idempotency_key",
+    *("id", "sender_id", "receiver_id", "group_id", "content", "timestamp", "edited", "read"),
+    *("parent_message_id", "thread_root_id", "idempotency_key"),
 )
 HISTORY_FIELDS = ("message_id", "old_content", "edited_at", "edited_by_id")
 NOTIFICATION_FIELDS = ("user_id", "message_id", "kind", "actor_id", "text", "created_at", "read")
 GROUP_FIELDS = ("id", "name", "created_by_id", "created_at")
 CONVERSATION_FIELDS = (
-    "owner_id",
-    "partner_id",
-    "group_id",
-    "last_message_id",
-    "last_activity",
-    "unread_count",
+    *("owner_id", "partner_id", "group_id", "last_message_id", "last_activity", "unread_count"),
     "last_read_id",
 )
 
@@ -567,21 +543,9 @@ class Generator:
             kind = reply if parent_id else plain
             text = services.notification_text(kind, names[sender], content)
             notifications.append((receiver_id, message_id, kind, sender_id, text, timestamp, read))
-            messages.append(
-                (
-                    message_id,
-                    sender_id,
-                    receiver_id,
-                    None,
-                    content,
-                    timestamp,
-                    edited,
-                    read,
-                    parent_id,
-                    root_id,
-                    None,
-                )
-            )
+            # In MESSAGE_FIELDS' order: no group, no Idempotency-Key.
+            head = (message_id, sender_id, receiver_id, None, content, timestamp, edited, read)
+            messages.append((*head, parent_id, root_id, None))
 
             data.messages += 1
             data.replies += parent_id is not None
@@ -662,21 +626,9 @@ class Generator:
                     data.heavy_unread_notifications += 1
         plan.notifications += len(plan.members) - 1
         data.group_notifications += len(plan.members) - 1
-        messages.append(
-            (
-                message_id,
-                sender_id,
-                None,
-                plan.id,
-                content,
-                timestamp,
-                edited,
-                False,
-                parent_id,
-                root_id,
-                None,
-            )
-        )
+        # In MESSAGE_FIELDS' order: no receiver, no Idempotency-Key.
+        head = (message_id, sender_id, None, plan.id, content, timestamp, edited, False)
+        messages.append((*head, parent_id, root_id, None))
         data.group_messages += 1
         data.replies += parent_id is not None
         if 0 in plan.read_upto:
@@ -1252,74 +1204,39 @@ def load(
 # Side by side: each preset in a scratch PostgreSQL database ----------------------
 
 
-def _pg(database: str = "postgres"):
-    import psycopg
-
-    return psycopg.connect(dbname=database, autocommit=True, **PG)
-
-
-def _drop(database: str) -> None:
-    from psycopg import sql
-
-    with _pg() as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
-        )
-
-
 def measure(preset: str, *, seed: int, batch_size: int, database: str = SCRATCH_DATABASE):
     """Load one preset into a fresh scratch database, in a process of its own; then its
     size on disk, and the database is dropped."""
     import resource
 
-    from psycopg import sql
+    import psycopg
 
-    _drop(database)
-    with _pg() as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-    url = f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{database}"
-    env = dict(os.environ, DATABASE_URL=url, PYTHONUNBUFFERED="1")
-    env.pop("DB_POOL_MAX_SIZE", None)
+    from bench.harness import own_database
+
     manifest_path = ROOT / "var" / "bench" / f"dataset-{preset}.json"
-    try:
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--no-input", "-v0"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-        )
+    with own_database(database) as url:
+        env = dict(os.environ, DATABASE_URL=url, PYTHONUNBUFFERED="1")
+        env.pop("DB_POOL_MAX_SIZE", None)
+        migrate = [sys.executable, "manage.py", "migrate", "--no-input", "-v0"]
+        subprocess.run(migrate, cwd=ROOT, env=env, check=True)
         started = time.monotonic()
+        load = ["--preset", preset, "--seed", str(seed), "--batch-size", str(batch_size)]
+        load += ["--manifest", str(manifest_path)]
+        # Its progress on this terminal.
         subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bench.dataset",
-                "--preset",
-                preset,
-                "--seed",
-                str(seed),
-                "--batch-size",
-                str(batch_size),
-                "--manifest",
-                str(manifest_path),
-            ],
-            cwd=ROOT,
-            env=env,
-            check=True,
+            [sys.executable, "-m", "bench.dataset", *load], cwd=ROOT, env=env, check=True
         )
         wall = time.monotonic() - started
         # Peak resident memory of the largest child so far (Linux: kilobytes).
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        with _pg(database) as conn:
+        with psycopg.connect(url, autocommit=True) as conn:
             size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
             tables = dict(
                 conn.execute(
                     "SELECT relname, pg_total_relation_size(relid) FROM pg_statio_user_tables"
                 ).fetchall()
             )
-        manifest = json.loads(manifest_path.read_text())
-    finally:
-        _drop(database)
+    manifest = json.loads(manifest_path.read_text())
     by_table = {model._meta.db_table: tables.get(model._meta.db_table, 0) for model in TABLES}
     return {
         "preset": preset,
