@@ -44,7 +44,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,11 @@ BODY_BYTES = b'{"user": "authenticated"}'
 MAX_P50_RATIO = 3.0
 MAX_LOADGEN_CORES = 0.5
 MAX_OTHER_CORES = 0.5
+RULES = {
+    "max_p50_queued_over_one": MAX_P50_RATIO,
+    "max_loadgen_cores": MAX_LOADGEN_CORES,
+    "max_other_cores": MAX_OTHER_CORES,
+}
 RUNS = 3
 SHAPES = ("uvicorn", "gunicorn")
 
@@ -617,14 +622,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.ruler", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--duration", type=float, default=10, help="seconds per measured run")
-    parser.add_argument("--warmup", type=float, default=3, help="seconds of load before measuring")
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=2, help="server workers per shape")
-    parser.add_argument(
-        "--shapes", default=",".join(SHAPES), help="comma-separated: uvicorn,gunicorn"
-    )
+    load_arguments(parser, SHAPES, "comma-separated: uvicorn,gunicorn")
     parser.add_argument(
         "--conn-max-age",
         type=int,
@@ -638,10 +636,7 @@ def main(argv: list[str] | None = None) -> int:
         "(created when missing; default: $CEILING_PG_DATABASE, else SQLite files in var/)",
     )
     args = parser.parse_args(argv)
-    shapes = [shape.strip() for shape in args.shapes.split(",") if shape.strip()]
-    for shape in shapes:
-        if shape not in SHAPES:
-            parser.error(f"unknown shape {shape!r} (known: {', '.join(SHAPES)})")
+    shapes = args.shapes
     if shutil.which("wrk") is None:
         print("error: wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 1
@@ -704,25 +699,49 @@ def main(argv: list[str] | None = None) -> int:
             "databases": urls,
         },
         "servers": commands,
-        "rules": {
-            "max_p50_queued_over_one": MAX_P50_RATIO,
-            "max_loadgen_cores": MAX_LOADGEN_CORES,
-            "max_other_cores": MAX_OTHER_CORES,
-        },
+        "rules": RULES,
         "results": results,
         **ratios(results),
         "verdict": {"published": not reasons, "reasons": reasons},
     }
-    path = RESULTS_DIR / f"ceiling-{run_id}.json"
-    path.write_text(json.dumps(document, indent=2) + "\n")
     print_summary(document)
-    if reasons:
+    return publish(document, RESULTS_DIR, "ceiling")
+
+
+def load_arguments(
+    parser: argparse.ArgumentParser, shapes: Sequence[str], shapes_help: str
+) -> None:
+    """The options of the load `bench.ruler` and `bench.run` both measure with."""
+    parser.add_argument("--duration", type=float, default=10, help="seconds per measured run")
+    parser.add_argument("--warmup", type=float, default=3, help="seconds of load before measuring")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="server workers per shape")
+    parser.add_argument("--shapes", type=shape_list, default=",".join(shapes), help=shapes_help)
+
+
+def shape_list(text: str) -> list[str]:
+    shapes = [shape.strip() for shape in text.split(",") if shape.strip()]
+    for shape in shapes:
+        if shape not in SHAPES:
+            raise argparse.ArgumentTypeError(
+                f"unknown shape {shape!r} (known: {', '.join(SHAPES)})"
+            )
+    return shapes
+
+
+def publish(document: dict[str, Any], results_dir: Path, stem: str) -> int:
+    """Write the run's results as <stem>-<run>.json; when its verdict refuses, say why and
+    answer 2, else make it <stem>-latest.json too and answer 0."""
+    path = results_dir / f"{stem}-{document['run_id']}.json"
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    if reasons := document["verdict"]["reasons"]:
         print(f"\nREFUSED: not published ({path})", file=sys.stderr)
         for reason in reasons:
             print(f"  - {reason}", file=sys.stderr)
         return 2
-    (RESULTS_DIR / "ceiling-latest.json").write_text(path.read_text())
-    log(f"published: {path} (and ceiling-latest.json)")
+    (results_dir / f"{stem}-latest.json").write_text(path.read_text())
+    log(f"published: {path} (and {stem}-latest.json)")
     return 0
 
 

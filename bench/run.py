@@ -248,16 +248,8 @@ def cleanup_redis(*prefixes: str) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     parser.add_argument("--preset", choices=PRESETS, default="small")
-    parser.add_argument(
-        "--shapes",
-        default=",".join(DEFAULT_SHAPES),
-        help=f"comma-separated, of {','.join(ruler.SHAPES)} (default: production's, gunicorn)",
-    )
-    parser.add_argument("--duration", type=float, default=10, help="seconds per measured run")
-    parser.add_argument("--warmup", type=float, default=3, help="seconds of load before measuring")
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=2, help="server workers per shape")
+    shapes = f"comma-separated, of {','.join(ruler.SHAPES)} (default: production's, gunicorn)"
+    ruler.load_arguments(parser, DEFAULT_SHAPES, shapes)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--profile-requests", type=int, default=30, help="in-process, per workload")
     parser.add_argument("--quiet-load", type=float, default=1.0)
@@ -268,12 +260,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-docs", action="store_true", help="write bench/results only, even when published"
     )
-    args = parser.parse_args(argv)
-    args.shapes = [shape.strip() for shape in args.shapes.split(",") if shape.strip()]
-    for shape in args.shapes:
-        if shape not in ruler.SHAPES:
-            parser.error(f"unknown shape {shape!r} (known: {', '.join(ruler.SHAPES)})")
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -345,11 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             "database_env": {shape: SHAPE_DATABASE_ENV[shape] for shape in args.shapes},
             "ceiling_database": CEILING_DATABASE,
         },
-        "rules": {
-            "max_p50_queued_over_one": ruler.MAX_P50_RATIO,
-            "max_loadgen_cores": ruler.MAX_LOADGEN_CORES,
-            "max_other_cores": ruler.MAX_OTHER_CORES,
-        },
+        "rules": ruler.RULES,
         "dataset": {
             **{k: manifest[k] for k in DATASET_KEYS},
             "heavy": {k: v for k, v in manifest["heavy"].items() if k != "partner_usernames"},
@@ -372,24 +355,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def publish(document: dict[str, Any], results_dir: Path, *, docs: bool) -> int:
-    """Write the run's results; when its verdict refuses, say why and answer 2, else make
-    it the preset's latest (and render the documents) and answer 0."""
-    preset, run_id = document["preset"], document["run_id"]
-    path = results_dir / f"bench-{preset}-{run_id}.json"
-    path.write_text(json.dumps(document, indent=2) + "\n")
+    """Write the run's results (`ruler.publish`: 2 when its verdict refuses); once published,
+    render the documents too when `docs`."""
     print("\n" + report.workload_table(document))
-    reasons = document["verdict"]["reasons"]
-    if reasons:
-        print(f"\nREFUSED: not published ({path})", file=sys.stderr)
-        for reason in reasons:
-            print(f"  - {reason}", file=sys.stderr)
-        return 2
-    (results_dir / f"bench-{preset}-latest.json").write_text(path.read_text())
-    log(f"published: {path} (and bench-{preset}-latest.json)")
-    if docs:
+    code = ruler.publish(document, results_dir, f"bench-{document['preset']}")
+    if code == 0 and docs:
         report.write_all()
         log("wrote docs/benchmarks.md, its plots and the README's table")
-    return 0
+    return code
 
 
 if __name__ == "__main__":
