@@ -319,15 +319,8 @@ def wrk_command(
 ) -> list[str]:
     """`wrk --latency` against `path` on loopback, every request with `headers` and the
     proxy's; `script` (a Lua file) shapes each request when given."""
-    cmd = [
-        "wrk",
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{duration:g}s",
-        "--timeout",
-        "10s",
-        "--latency",
-    ]
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s"]
+    cmd += ["--timeout", "10s", "--latency"]
     for name, value in {**(headers or {}), **PROXY_HEADERS}.items():
         cmd += ["-H", f"{name}: {value}"]
     if script is not None:
@@ -352,15 +345,9 @@ def run_wrk(
 ) -> dict[str, Any]:
     """One wrk run; its parsed output plus wrk's, the server's, its database backends' (those
     serving `databases`) and other work's CPU (cores)."""
-    cmd = wrk_command(
-        port,
-        duration=duration,
-        connections=connections,
-        threads=threads,
-        path=path,
-        headers={**({"Cookie": cookie} if cookie else {}), **(headers or {})},
-        script=script,
-    )
+    headers = {**({"Cookie": cookie} if cookie else {}), **(headers or {})}
+    load = {"duration": duration, "connections": connections, "threads": threads}
+    cmd = wrk_command(port, **load, path=path, headers=headers, script=script)
     server_before = group_cpu_seconds(server_pgrp) if server_pgrp else 0.0
     database_before = database_cpu_seconds(databases)
     busy_before = machine_busy_seconds()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from . import ruler
+from .harness import HOST
 
 WRK_DIR = Path(__file__).resolve().parent / "wrk"
 #: Every request a path never seen before: the page cache misses each time.
@@ -178,7 +178,7 @@ def request_headers(workload: Workload, credentials: dict[str, str], port: int) 
             {
                 "Content-Type": "application/x-www-form-urlencoded",
                 "X-CSRFToken": credentials["csrf_token"],
-                "Origin": f"https://{ruler.HOST}:{port}",
+                "Origin": f"https://{HOST}:{port}",
             }
         )
     return headers
@@ -217,26 +217,3 @@ def check_body(workload: Workload, heavy: dict[str, Any], text: str) -> bytes | 
             return urlencode({"content": text}).encode()
         return json.dumps({"content": text}).encode()
     return None
-
-
-def wrk_invocation(
-    workload: Workload,
-    heavy: dict[str, Any],
-    credentials: dict[str, str],
-    port: int,
-    *,
-    duration: float,
-    connections: int,
-    threads: int,
-) -> tuple[list[str], dict[str, str]]:
-    """The wrk command line of one run of `workload`, and the environment its script reads."""
-    cmd = ruler.wrk_command(
-        port,
-        duration=duration,
-        connections=connections,
-        threads=threads,
-        path=workload.url_path(heavy),
-        headers=request_headers(workload, credentials, port),
-        script=workload.script_path(),
-    )
-    return cmd, script_env(workload, heavy)

@@ -7,12 +7,21 @@ import shutil
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
 
 from bench import ruler
-from bench.workloads import BY_KEY, WORKLOADS, WRK_DIR, check_body, wrk_invocation
+from bench.workloads import (
+    BY_KEY,
+    WORKLOADS,
+    WRK_DIR,
+    Workload,
+    check_body,
+    request_headers,
+    script_env,
+)
 
 HEAVY = {
     "username": "heavy",
@@ -29,6 +38,30 @@ CREDS = {
     "csrf_cookie": "__Host-csrftoken=c00k1e",
     "csrf_token": "t0k3n",
 }
+
+
+def wrk_invocation(
+    workload: Workload,
+    heavy: dict[str, Any],
+    credentials: dict[str, str],
+    port: int,
+    *,
+    duration: float,
+    connections: int,
+    threads: int,
+) -> tuple[list[str], dict[str, str]]:
+    """The wrk command line of one run of `workload` as `bench.run` builds it (through
+    `ruler.run_wrk`), and the environment its script reads."""
+    cmd = ruler.wrk_command(
+        port,
+        duration=duration,
+        connections=connections,
+        threads=threads,
+        path=workload.url_path(heavy),
+        headers=request_headers(workload, credentials, port),
+        script=workload.script_path(),
+    )
+    return cmd, script_env(workload, heavy)
 
 
 def invocation(key: str, port: int = 8123):
