@@ -332,7 +332,8 @@ class PrivatePostgres:
 @contextlib.contextmanager
 def own_database(name: str, keep: bool = False):
     """Database `name` on the machine's PostgreSQL, made afresh; its URL. Dropped on the
-    way out unless `keep`."""
+    way out unless `keep` (a failure to drop it is reported, not raised: the run's results
+    are still written)."""
     import psycopg
     from psycopg import sql
 
@@ -346,7 +347,10 @@ def own_database(name: str, keep: bool = False):
         yield f"{PG_URL}/{name}"
     finally:
         if not keep:
-            admin("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+            try:
+                admin("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+            except psycopg.Error as error:
+                print(f"could not drop database {name}: {error}", file=sys.stderr)
 
 
 # The server -------------------------------------------------------------------
