@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from . import report, ruler
-from .harness import PG_URL, Http, own_database, run_checked, server_env
+from .harness import PG_URL, Http, Stack, own_database, run_checked, server_env
 from .workloads import WORKLOADS, Workload, check_body, request_headers, script_env
 
 ROOT = ruler.ROOT
@@ -52,9 +52,7 @@ DEFAULT_SHAPES = ("gunicorn",)
 CEILING_DATABASE = "messaging_bench_ceiling"
 #: How each shape connects to PostgreSQL in production (docs/deploy.md).
 SHAPE_DATABASE_ENV = ruler.SHAPE_DATABASE_ENV
-PRODUCT = ruler.Stack(
-    "workloads", "bench.settings", "config.asgi:application", "config.wsgi:application"
-)
+PRODUCT = Stack("workloads", "bench.settings", "config.asgi:application", "config.wsgi:application")
 RUNS = ruler.RUNS
 #: What the results keep of the dataset's manifest (besides heavy's entry).
 DATASET_KEYS = (
