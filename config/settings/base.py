@@ -106,9 +106,13 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # No JIT compilation: it pays off for long analytic queries, and a request's queries
-    # are short; a search's plan, priced high, spent 30 ms compiling to run for 5.
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    # A request's queries are short, and the server's other requests want the cores: no
+    # JIT compilation (a search's plan, priced high, spent 30 ms compiling to run for 5)
+    # and no parallel workers (starting two cost a search 6 ms, even for a part of its
+    # plan that then did not run).
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+        "-c jit=off -c max_parallel_workers_per_gather=0"
+    )
 if DB_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,

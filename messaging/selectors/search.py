@@ -51,7 +51,7 @@ _WORD_CATEGORIES = frozenset("LNM")
 #: results is at most 100, so this is five pages at the most and ten at the default.
 SEARCH_WINDOW = 500
 #: How many of each stream's newest messages the first pass reads (PostgreSQL).
-RECENT_SCAN = 2_000
+RECENT_SCAN = 1_000
 
 #: The names migration 0009 gives the index on each database.
 PG_CONFIG = "messaging_search"

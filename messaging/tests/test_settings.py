@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from django.db import connection
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -79,3 +82,16 @@ def test_redis_and_postgresql_are_chosen_by_their_urls():
         "channels_redis.core.RedisChannelLayer",
         "django.db.backends.postgresql",
     ]
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's settings")
+@pytest.mark.django_db
+def test_postgresql_connections_plan_without_jit_or_parallel_workers():
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        jit = cursor.fetchone()[0]
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        workers = cursor.fetchone()[0]
+
+    assert (jit, workers) == ("off", "0")
