@@ -12,6 +12,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 from messaging import selectors, services
 from messaging.exceptions import ValidationError
+from messaging.managers import visible_to
 from messaging.models import Message
 from messaging.selectors import search
 from messaging.tests.factories import UserFactory
@@ -197,12 +198,28 @@ def test_a_busy_stream_cannot_hide_a_newer_match_of_a_quiet_one(
     assert _found(alice, "ledger") == ["ledger direct", "ledger group 2", "ledger group 3"]
 
 
-def test_the_window_holds_only_what_the_person_may_see(window, alice, bob, carol, send):
-    for n in range(5):
+@pytest.mark.parametrize("scan", [1, 100], ids=["first-pass-short", "first-pass-whole"])
+def test_search_finds_exactly_what_visible_to_allows(monkeypatch, scan, alice, bob, carol, send):
+    """Both passes hold what `visible_to` allows and nothing else: alice's direct messages
+    either way, her group's, none of a group she left (her own there included), none
+    between others."""
+    monkeypatch.setattr(search, "RECENT_SCAN", scan)
+    dave = UserFactory(username="dave")
+    crew = services.group_create(creator=bob, name="Crew", members=[alice, carol])
+    left = services.group_create(creator=alice, name="Old", members=[bob, carol])
+    for n in range(3):
+        send(bob, alice, f"launch to alice {n}")
+        send(alice, bob, f"launch from alice {n}")
         send(bob, carol, f"launch elsewhere {n}")
-    send(bob, alice, "launch mine")
+        services.message_send(sender=carol, group=crew, content=f"launch in crew {n}")
+        services.message_send(sender=alice, group=left, content=f"launch in old {n}")
+        services.message_send(sender=dave, receiver=carol, content=f"launch dave {n}")
+    services.group_remove_member(user=alice, group=left, username="alice")
 
-    assert _found(alice, "launch") == ["launch mine"]
+    visible = Message.objects.filter(visible_to(alice), content__startswith="launch")
+
+    assert _found(alice, "launch") == sorted(m.content for m in visible)
+    assert len(_found(alice, "launch")) == 9
 
 
 # The index stays current ---------------------------------------------------------------------
