@@ -1055,7 +1055,12 @@ def search(request: AuthenticatedHttpRequest) -> HttpResponse:
     match first, each linking to its place in its conversation. No words: the box only.
     A query the search refuses (over 200 characters, NUL) shows why, with a 400."""
     raw = request.GET.get("q", "")
-    context: dict[str, Any] = {"query": raw.strip(), "results": None, "error": None}
+    context: dict[str, Any] = {
+        "query": raw.strip(),
+        "results": None,
+        "error": None,
+        "window": selectors.search.SEARCH_WINDOW,
+    }
     if not raw.strip():
         return render(request, "messaging/search.html", context)
     try:

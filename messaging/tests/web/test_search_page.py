@@ -11,6 +11,7 @@ import pytest
 from django.utils.safestring import SafeString
 
 from messaging import services
+from messaging.selectors import search
 from messaging.tests.factories import UserFactory
 from messaging.tests.utils import set_throttle_rates
 from messaging.web.highlight import EXCERPT_LENGTH, highlight
@@ -156,6 +157,20 @@ def test_results_come_in_pages_of_20_that_keep_the_words(as_user, alice, bob, se
     assert 'href="?q=report&amp;page=2"' in first.content.decode()
     assert 'href="?q=report&amp;page=1"' in second.content.decode()
     assert "25 messages found" in first.content.decode()
+
+
+def test_a_full_window_says_it_holds_the_newest_matches(monkeypatch, as_user, alice, bob, send):
+    monkeypatch.setattr(search, "SEARCH_WINDOW", 3)
+    for n in range(5):
+        send(alice, bob, f"report {n}")
+    client = as_user(alice)
+
+    html = page(client, "report").content.decode()
+    fewer = page(client, "report 4").content.decode()
+
+    assert len(re.findall(r'id="hit-', html)) == 3
+    assert "The newest 3 messages found, best match first: add a word to reach older ones" in html
+    assert "1 message found" in fewer
 
 
 # Refusals -------------------------------------------------------------------------------------
