@@ -50,12 +50,12 @@ _WORD_CATEGORIES = frozenset("LNM")
 #: How many matches a search ranks: the newest; more words reach older ones. Four pages
 #: of the API's default 50, ten of the search page's 20.
 SEARCH_WINDOW = 200
-#: How many of each stream's newest messages the first pass reads (PostgreSQL). The window
-#: is vouched for only when it lies within every stream's part read; for a word in one
-#: message of six, 200 matches span about 1,300 of a person's newest messages, of which
-#: their busiest stream holds a part, so 1,000 leaves a margin. (With a window of 500 and
-#: this scan, the 1M dataset's common word fell one message short of the margin and paid
-#: for the word index's pass: 370 ms.)
+#: How many of each stream's newest messages the first pass reads (PostgreSQL). The
+#: window is vouched for only when it is newer than every message the pass did not
+#: reach; for a word in one message of six, 200 matches span about 1,300 of a person's
+#: newest messages, of which their busiest stream holds a part, so 1,000 leaves a margin.
+#: (With a window of 500 and this scan, the 1M dataset's common word fell one message
+#: short of the margin and paid for the word index's pass: 370 ms.)
 RECENT_SCAN = 1_000
 
 #: The names migration 0009 gives the index on each database.
@@ -192,9 +192,10 @@ def _window(match: str, terms: str, viewer: int) -> tuple[str, list[Any]]:
 
     - `recent`: the newest matches among each stream's newest `RECENT_SCAN` messages
       (walked newest first by `msg_received_time`, `msg_sent_time`, `msg_group_time`);
-    - `cut`: the newest message a stream left unread (none: every stream was read whole);
-    - `exact`: what of `recent` is newer than `cut`, so no unread message could come
-      before it. A full window of those is the answer;
+    - `cut`: the newest message the first pass did not reach in some stream (none: it
+      read every stream whole);
+    - `exact`: what of `recent` is newer than `cut`, so no message it did not reach could
+      come before it. A full window of those is the answer;
     - else the word index (GIN) finds every match the viewer may see, and the newest
       win. One scan of it: a scan per stream read its entries once per stream.
     """
@@ -215,7 +216,7 @@ def _window(match: str, terms: str, viewer: int) -> tuple[str, list[Any]]:
     sql = (
         f"WITH recent AS MATERIALIZED (SELECT id, timestamp FROM ({walk}) walked "
         f"{_NEWEST} LIMIT {SEARCH_WINDOW}), "
-        f"cut AS MATERIALIZED (SELECT timestamp, id FROM ({cut}) unread {_NEWEST} LIMIT 1), "
+        f"cut AS MATERIALIZED (SELECT timestamp, id FROM ({cut}) unreached {_NEWEST} LIMIT 1), "
         "exact AS (SELECT id FROM recent WHERE NOT EXISTS (SELECT FROM cut) "
         "OR (timestamp, id) > (SELECT timestamp, id FROM cut)), "
         "vouched AS (SELECT NOT EXISTS (SELECT FROM cut) "
