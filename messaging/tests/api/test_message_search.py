@@ -12,6 +12,7 @@ import base64
 import pytest
 
 from messaging import services
+from messaging.selectors import search as search_selector
 from messaging.tests.factories import UserFactory
 from messaging.tests.utils import set_throttle_rates
 
@@ -423,6 +424,19 @@ def test_all_requests_are_throttled_too(api, alice, settings):
     assert client.get("/api/v1/users/me/").status_code == 200
 
     assert search(client, "deploy").status_code == 429
+
+
+def test_the_pages_end_with_the_window_of_newest_matches(monkeypatch, api, alice, bob, send):
+    monkeypatch.setattr(search_selector, "SEARCH_WINDOW", 3)
+    sent = [send(alice, bob, f"ledger {n}") for n in range(5)]
+    client = api(alice)
+
+    first = search(client, "ledger", page_size=2).json()
+    second = client.get(first["next"]).json()
+
+    found = [row["id"] for row in first["results"] + second["results"]]
+    assert sorted(found) == sorted(m.pk for m in sent[-3:])
+    assert second["next"] is None
 
 
 # Query budget -----------------------------------------------------------------------------
